@@ -21,6 +21,7 @@ SPLIT_REPORT = "data/split_report.json"
 
 SHARD = "embeddings/{backbone}/shard-{shard}.npy"
 SHARD_FAILURES = "embeddings/{backbone}/shard-{shard}.failed.tsv"
+SHARD_META = "embeddings/{backbone}/shard-{shard}.json"
 EMBEDDING = "embeddings/{backbone}.npy"
 EMBEDDING_SIDECAR = "embeddings/{backbone}.json"
 EMBEDDING_FAILURES = "embeddings/{backbone}.failed.tsv"
@@ -38,3 +39,14 @@ def under(root: str | Path, template: str, **fields: object) -> str:
     """Join ``template`` (optionally formatted with ``fields``) onto ``root``."""
     relative = template.format(**fields) if fields else template
     return str(Path(root) / relative)
+
+# The Music4All / Music4All-Onion files, as the data sets ship them; the demo
+# generator writes the same names so one code path reads both.
+MUSIC4ALL_INFORMATION = "id_information.csv"
+MUSIC4ALL_GENRES = "id_genres.csv"
+MUSIC4ALL_TAGS = "id_tags.csv"
+MUSIC4ALL_METADATA = "id_metadata.csv"
+MUSIC4ALL_AUDIO_DIR = "audios"
+ONION_LISTENING_LOG = "userid_trackid_timestamp.tsv"
+
+LOG = "logs/{rule}/{name}.log"

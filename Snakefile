@@ -1,0 +1,26 @@
+# musicrec: which pretrained audio representation serves music recommendation best.
+# Audio -> frozen track embeddings -> Music4All-Onion split -> recommenders -> metrics -> tables.
+# The default config.yaml runs everything on an embedded demo the workflow synthesises itself.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/extract.smk"
+include: "rules/recommend.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True
