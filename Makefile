@@ -1,0 +1,34 @@
+# make demo: create .venv, run the embedded demo end to end, write results/report.html
+# make test: create .venv, run the test suite (unit, workflow, SLURM)
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SNAKEMAKE := $(VENV)/bin/snakemake
+CORES ?= 2
+
+.PHONY: demo test bench lint
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and pinned: any looser request pulls the CUDA build and its GBs of wheels
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[audio,recommend,musicnn,workflow,dev]"
+	# musicnn 0.1.0 declares numpy<1.17; its real needs are installed above
+	$(PY) -m pip install --quiet --no-deps musicnn==0.1.0
+	touch $@
+
+demo: $(VENV)/.installed
+	$(SNAKEMAKE) --cores $(CORES)
+	$(SNAKEMAKE) --cores $(CORES) --report results/report.html
+	@echo "Open results/report.html"
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/run_all.py
+
+lint: $(VENV)/.installed
+	$(SNAKEMAKE) --lint
+	$(VENV)/bin/snakefmt --check Snakefile rules

@@ -1,0 +1,300 @@
+"""The one extraction loop every backbone runs through, and the shards it is split into.
+
+:func:`extract` embeds a list of audio files with a :class:`~musicrec.backbones.base.Backbone`:
+
+- worker threads decode and resample the files (:func:`musicrec.audio.load_clip`)
+  ahead of the model, so it is not starved; soundfile and soxr release the GIL;
+- decoded clips are grouped by exact length and a group goes to
+  ``backbone.embed`` when it holds ``batch_size`` clips. No clip is ever padded,
+  so a clip's embedding cannot depend on its batch mates, whatever the model
+  does with padding (normalisation over time, attention, pooling). Clips are
+  cropped to ``seconds``, so nearly all share one length and batches stay full;
+  when too many lengths are waiting (more than ``4 * batch_size`` clips), the
+  largest group is embedded early as a smaller batch to bound memory;
+- a file that is bad audio, or whose embedding is not finite, leaves a NaN row
+  and a line in the failure table; any other error stops the loop;
+- backbones that need no audio (``needs_audio`` False, the random baseline) go
+  through the same batching with ``audio=None`` and only the row indices.
+
+Shards: a shard is a contiguous slice of the sorted track list
+(:func:`shard_slice`); :func:`merge_shards` concatenates their matrices back.
+:func:`merge_shard_metadata` checks that the shards were made alike and tile the
+track list. What to do about bad audio is the caller's policy
+(:func:`apply_bad_audio_policy`). :func:`write_atomically` is how the workflow
+scripts write shard and merged outputs.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from musicrec.audio import BadAudio, load_clip
+from musicrec.backbones.base import Backbone
+
+FAILURE_COLUMNS = ["row", "audio_path", "reason"]
+BAD_AUDIO_POLICIES = ("fail", "skip")
+NON_FINITE_REASON = "the backbone returned non-finite values"
+
+
+def extract(
+    backbone: Backbone,
+    audio_paths: Sequence[str],
+    *,
+    rows: Sequence[int] | None = None,
+    seconds: float | None = None,
+    batch_size: int | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Embed every file of ``audio_paths`` with ``backbone``.
+
+    Args:
+        backbone: a loaded backbone.
+        audio_paths: ``n`` audio files.
+        rows: the files' row indices in the full sorted track list (length
+            ``n``); default ``0..n-1``. A shard passes its slice so that
+            row-dependent backbones (random) and the failure table use global rows.
+        seconds: crop length; default ``backbone.settings.seconds``.
+        batch_size: clips per ``embed`` call; default ``backbone.settings.batch_size``.
+        workers: decoding threads (0 decodes in the calling thread); default
+            ``backbone.settings.workers``, else 1.
+        progress: show a tqdm progress bar on stderr.
+
+    Returns:
+        ``(embeddings, failures)``: ``embeddings`` is ``(n, *backbone.output_shape)``
+        float32 in the order of ``audio_paths``, all-NaN where a file failed;
+        ``failures`` has one row per failed file, columns ``row`` (from
+        ``rows``), ``audio_path``, ``reason``, sorted by ``row``.
+    """
+    n_clips = len(audio_paths)
+    rows = np.arange(n_clips, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    if rows.shape != (n_clips,):
+        raise ValueError(f"rows has shape {rows.shape}; expected ({n_clips},), one per audio path")
+    seconds = backbone.settings.seconds if seconds is None else seconds
+    batch_size = backbone.settings.batch_size if batch_size is None else batch_size
+    workers = (backbone.settings.workers if backbone.settings.workers is not None else 1) if workers is None else workers
+    if batch_size < 1 or workers < 0:
+        raise ValueError(f"batch_size must be >= 1 and workers >= 0, got {batch_size} and {workers}")
+
+    embeddings = np.full((n_clips, *backbone.output_shape), np.nan, dtype=np.float32)
+    failures: list[tuple[int, str, str]] = []
+    bar = tqdm(total=n_clips, desc=f"extract {backbone.name}", unit="clip", file=sys.stderr, disable=not progress, mininterval=5)
+
+    def fail(position: int, reason: str) -> None:
+        failures.append((int(rows[position]), str(audio_paths[position]), reason))
+        bar.update(1)
+
+    def embed(positions: list[int], audio: np.ndarray | None) -> None:
+        result = np.asarray(backbone.embed(audio, rows[positions]), dtype=np.float32)
+        expected = (len(positions), *backbone.output_shape)
+        if result.shape != expected:
+            raise RuntimeError(f"backbone {backbone.name!r}: embed returned shape {result.shape}, expected {expected}")
+        for position, vector in zip(positions, result):
+            if np.isfinite(vector).all():
+                embeddings[position] = vector
+                bar.update(1)
+            else:
+                fail(position, NON_FINITE_REASON)
+
+    try:
+        if backbone.needs_audio:
+            load = _clip_loader(backbone, seconds)
+            decoded = _decode_in_order(load, audio_paths, workers, window=2 * batch_size)
+            with contextlib.closing(decoded):  # stops the decoding threads if embedding fails
+                _embed_equal_length_batches(decoded, batch_size, embed, fail)
+        else:
+            for start in range(0, n_clips, batch_size):
+                embed(list(range(start, min(start + batch_size, n_clips))), None)
+    finally:
+        bar.close()
+    return embeddings, _failure_table(failures)
+
+
+def _clip_loader(backbone: Backbone, seconds: float) -> Callable[[str], np.ndarray]:
+    def load(path: str) -> np.ndarray:
+        return load_clip(path, backbone.sample_rate, seconds, min_seconds=backbone.min_seconds)
+
+    return load
+
+
+def _embed_equal_length_batches(
+    decoded: Iterator[tuple[int, np.ndarray | BadAudio]],
+    batch_size: int,
+    embed: Callable[[list[int], np.ndarray], None],
+    fail: Callable[[int, str], None],
+) -> None:
+    """Group decoded clips by length; embed a group when full, the largest early when too many wait."""
+    waiting: dict[int, list[tuple[int, np.ndarray]]] = collections.defaultdict(list)
+    n_waiting, max_waiting = 0, 4 * batch_size
+
+    def flush(length: int) -> None:
+        nonlocal n_waiting
+        group = waiting.pop(length)
+        n_waiting -= len(group)
+        embed([position for position, _ in group], np.stack([clip for _, clip in group]))
+
+    for position, clip in decoded:
+        if isinstance(clip, BadAudio):
+            fail(position, clip.reason)
+            continue
+        waiting[len(clip)].append((position, clip))
+        n_waiting += 1
+        if len(waiting[len(clip)]) == batch_size:
+            flush(len(clip))
+        elif n_waiting > max_waiting:
+            flush(max(waiting, key=lambda length: len(waiting[length])))
+    for length in list(waiting):
+        flush(length)
+
+
+def _decode_in_order(
+    load: Callable[[str], np.ndarray], paths: Sequence[str], workers: int, window: int
+) -> Iterator[tuple[int, np.ndarray | BadAudio]]:
+    """Yield ``(position, clip or BadAudio)`` in input order, decoding up to ``window`` files ahead on ``workers`` threads."""
+
+    def attempt(path: str) -> np.ndarray | BadAudio:
+        try:
+            return load(path)
+        except BadAudio as bad:
+            return bad
+
+    if workers == 0:
+        for position, path in enumerate(paths):
+            yield position, attempt(path)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
+    try:
+        upcoming = iter(enumerate(paths))
+        pending = collections.deque((position, pool.submit(attempt, path)) for position, path in itertools.islice(upcoming, max(window, workers)))
+        while pending:
+            position, future = pending.popleft()
+            for next_position, next_path in itertools.islice(upcoming, 1):
+                pending.append((next_position, pool.submit(attempt, next_path)))
+            yield position, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _failure_table(failures: list[tuple[int, str, str]]) -> pd.DataFrame:
+    table = pd.DataFrame(failures, columns=FAILURE_COLUMNS).astype({"row": "int64", "audio_path": "str", "reason": "str"})
+    return table.sort_values("row", kind="stable").reset_index(drop=True)
+
+
+def shard_slice(n_tracks: int, n_shards: int, shard: int) -> slice:
+    """Rows of shard ``shard`` (0-based) of ``n_shards``: contiguous, sizes differing by at most one, in order.
+
+    The first ``n_tracks % n_shards`` shards get one extra row; shards past the
+    end of a short list are empty.
+    """
+    if n_tracks < 0 or n_shards < 1 or not 0 <= shard < n_shards:
+        raise ValueError(f"shard {shard} of {n_shards} over {n_tracks} tracks: need n_tracks >= 0, n_shards >= 1, 0 <= shard < n_shards")
+    base, extra = divmod(n_tracks, n_shards)
+    start = shard * base + min(shard, extra)
+    return slice(start, start + base + (shard < extra))
+
+
+def merge_shards(shards: Sequence[np.ndarray], n_tracks: int | None = None) -> np.ndarray:
+    """Concatenate shard matrices, in shard order, into one ``(n_tracks, *shape)`` float32 matrix.
+
+    Raises:
+        ValueError: no shards; a shard that is not float32 or not at least 2-D;
+            shards whose per-track shapes differ; a total that is not ``n_tracks``.
+    """
+    if not shards:
+        raise ValueError("no shards to merge")
+    for i, shard in enumerate(shards):
+        if shard.dtype != np.float32 or shard.ndim < 2:
+            raise ValueError(f"shard {i} is {shard.dtype} of shape {shard.shape}; expected float32 of shape (rows, d) or (rows, layers, d)")
+        if shard.shape[1:] != shards[0].shape[1:]:
+            raise ValueError(f"shard {i} has per-track shape {shard.shape[1:]}, shard 0 has {shards[0].shape[1:]}")
+    total = sum(len(shard) for shard in shards)
+    if n_tracks is not None and total != n_tracks:
+        sizes = [len(shard) for shard in shards]
+        raise ValueError(f"shards hold {total} rows ({sizes}); the catalogue has {n_tracks} tracks")
+    return np.concatenate(shards, axis=0)
+
+
+def apply_bad_audio_policy(failures: pd.DataFrame, policy: str, backbone: str, shown: int = 20) -> None:
+    """Enforce ``on_bad_audio``: ``skip`` accepts failures, ``fail`` raises naming the failed tracks.
+
+    Args:
+        failures: a failure table with at least the columns ``reason`` and
+            ``track_id`` or ``audio_path`` (whichever names the track best).
+        policy: ``"fail"`` or ``"skip"``.
+        backbone: named in the error.
+        shown: how many failures the error message lists (all go to the log).
+
+    Raises:
+        BadAudioError: policy ``fail`` and at least one failure.
+    """
+    if policy not in BAD_AUDIO_POLICIES:
+        raise ValueError(f"on_bad_audio = {policy!r}; expected one of {BAD_AUDIO_POLICIES}")
+    if policy == "skip" or failures.empty:
+        return
+    label = "track_id" if "track_id" in failures.columns else "audio_path"
+    listed = "\n".join(f"  {row[label]}: {row['reason']}" for _, row in failures.head(shown).iterrows())
+    more = f"\n  ... and {len(failures) - shown} more" if len(failures) > shown else ""
+    raise BadAudioError(
+        f"backbone {backbone!r}: {len(failures)} track(s) could not be embedded and on_bad_audio is 'fail' "
+        f"(set it to 'skip' to keep them as NaN rows):\n{listed}{more}"
+    )
+
+
+def merge_shard_metadata(metas: Sequence[Mapping[str, Any]], n_tracks: int) -> dict[str, Any]:
+    """Check that shard descriptions agree and tile ``0..n_tracks``; return the shared description.
+
+    Args:
+        metas: per shard, in order, ``{"describe": backbone.describe(), "rows": [start, stop], ...}``.
+        n_tracks: rows of the full track list.
+
+    Raises:
+        ValueError: shards made with different settings, or rows that leave gaps or overlap.
+    """
+    if not metas:
+        raise ValueError("no shard metadata to merge")
+    first = metas[0]["describe"]
+    expected_start = 0
+    for i, meta in enumerate(metas):
+        if meta["describe"] != first:
+            differing = sorted(key for key in set(first) | set(meta["describe"]) if first.get(key) != meta["describe"].get(key))
+            raise ValueError(f"shard {i} was extracted with different settings than shard 0: {differing}")
+        start, stop = meta["rows"]
+        if start != expected_start:
+            raise ValueError(f"shard {i} starts at row {start}; expected {expected_start} (shards must be contiguous, in order)")
+        expected_start = stop
+    if expected_start != n_tracks:
+        raise ValueError(f"shards cover rows 0..{expected_start}; the catalogue has {n_tracks} tracks")
+    return dict(first)
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[str], object]) -> None:
+    """Call ``write(temporary_path)`` then rename the result onto ``path``.
+
+    A killed or preempted job thus never leaves a truncated shard that looks
+    finished. The temporary file sits in the same folder (so the rename is
+    atomic) and keeps ``path``'s file name as its suffix (so writers that add
+    extensions, like ``np.save``, leave it alone); it is removed if ``write`` fails.
+    """
+    folder, name = os.path.split(os.fspath(path))
+    temporary = os.path.join(folder, f".tmp-{os.getpid()}-{name}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+class BadAudioError(RuntimeError):
+    """Extraction met bad audio while the policy is ``on_bad_audio: fail``."""

@@ -1,0 +1,273 @@
+"""Checks and index the inputs of the trained recommenders before any training starts.
+
+Every problem that would otherwise surface hours into a GPU job (a NaN in the item
+matrix, a validation user without history, an empty validation split) is reported here,
+with the file it came from and what to do about it.
+
+Item rows listed as failures in the embedding sidecar (``on_bad_audio: skip`` writes NaN
+rows for tracks whose audio could not be decoded) are *excluded*: they are replaced by
+zeros, never drawn as negatives, never recommended, and dropped from every user's
+history, validation and test items. Only NaN/inf in rows that are *not* listed as
+failures is an error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+SPLIT_COLUMNS = ("user_id", "track_idx", "timestamp", "count")
+DEFAULT_SOURCES = {
+    "embeddings": "embeddings/{backbone}.npy",
+    "sidecar": "embeddings/{backbone}.json",
+    "train": "data/train.parquet",
+    "val": "data/val.parquet",
+    "test": "data/test.parquet",
+    "options": "the model's config block",
+}
+
+
+class InputError(ValueError):
+    """An input file or option is unusable; the message names it and the fix."""
+
+
+def _source(sources: Mapping[str, str] | None, key: str) -> str:
+    return (sources or {}).get(key, DEFAULT_SOURCES[key])
+
+
+def _few(values: Sequence | np.ndarray, limit: int = 5) -> str:
+    values = list(values)
+    shown = ", ".join(str(v) for v in values[:limit])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
+
+
+def excluded_rows_from_sidecar(sidecar: Mapping, source: str = DEFAULT_SOURCES["sidecar"]) -> np.ndarray:
+    """Rows of the embedding matrix whose audio failed, from the sidecar's ``failures``.
+
+    In: the parsed sidecar JSON. Out: sorted unique int64 track indices (possibly empty).
+    """
+    failures = sidecar.get("failures", []) or []
+    rows = []
+    for position, failure in enumerate(failures):
+        if not isinstance(failure, Mapping) or "track_idx" not in failure:
+            raise InputError(
+                f"{source}: failures[{position}] has no 'track_idx'; every failure must be an "
+                "object with track_idx, track_id and reason (rerun the merge step that wrote it)"
+            )
+        rows.append(int(failure["track_idx"]))
+    return np.unique(np.asarray(rows, dtype=np.int64))
+
+
+def check_embeddings(
+    embeddings: np.ndarray,
+    excluded_rows: np.ndarray | Sequence[int] = (),
+    source: str = DEFAULT_SOURCES["embeddings"],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the (n_tracks, d) item matrix and blank its excluded rows.
+
+    In: the embedding matrix and the rows listed as failures. Out: a float32 copy with the
+    excluded rows set to zero, and a (n_tracks,) bool mask of usable rows. Raises
+    :class:`InputError` for a matrix that is not 2-D, has no rows, or holds NaN/inf in a
+    row that is not excluded.
+    """
+    matrix = np.asarray(embeddings)
+    if matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] == 0:
+        raise InputError(
+            f"{source}: expected a (n_tracks, d) matrix with at least one row and column, got shape "
+            f"{matrix.shape}; re-run the extraction that writes it"
+        )
+    excluded = np.unique(np.asarray(excluded_rows, dtype=np.int64))
+    if excluded.size and (excluded[0] < 0 or excluded[-1] >= matrix.shape[0]):
+        raise InputError(
+            f"{source}: the sidecar lists failed rows outside 0..{matrix.shape[0] - 1} "
+            f"({_few(excluded[(excluded < 0) | (excluded >= matrix.shape[0])])}); the sidecar and the "
+            "matrix come from different runs: re-run the merge step"
+        )
+    usable = np.ones(matrix.shape[0], dtype=bool)
+    usable[excluded] = False
+    bad_rows = np.flatnonzero(~np.isfinite(matrix).all(axis=1) & usable)
+    if bad_rows.size:
+        raise InputError(
+            f"{source}: rows {_few(bad_rows)} contain NaN or inf but are not listed as failures in the "
+            "sidecar. Re-extract this backbone; to skip tracks whose audio cannot be embedded set "
+            "extraction.on_bad_audio: skip, which lists them as failures so they are excluded"
+        )
+    if not usable.any():
+        raise InputError(f"{source}: every row is listed as a failure; there are no items to recommend")
+    cleaned = matrix.astype(np.float32, copy=True)
+    cleaned[~usable] = 0.0
+    return cleaned, usable
+
+
+def check_max_seq_len(max_seq_len: int, source: str = DEFAULT_SOURCES["options"]) -> None:
+    """BERT4Rec needs at least one history item plus the [MASK] slot."""
+    if not isinstance(max_seq_len, (int, np.integer)) or max_seq_len < 2:
+        raise InputError(
+            f"{source}: max_seq_len = {max_seq_len!r}; it must be an integer >= 2 (one history item "
+            "plus the [MASK] position). The paper uses 50 to 300"
+        )
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """The splits as integer arrays, with users indexed 0..n_users-1.
+
+    ``user_ids[u]`` is the original id of user index ``u`` (sorted, all train users).
+    Train arrays keep the contract's order: by user, then first-play time, then track.
+    Excluded items are already removed everywhere.
+    """
+
+    user_ids: np.ndarray  # (n_users,) object: original user ids, sorted
+    train_user: np.ndarray  # (n_train,) int64 user index
+    train_item: np.ndarray  # (n_train,) int64 track index
+    train_count: np.ndarray  # (n_train,) float32 play count
+    val_user: np.ndarray  # (n_val,) int64
+    val_item: np.ndarray  # (n_val,) int64
+    val_count: np.ndarray  # (n_val,) float32
+    target_users: np.ndarray  # (n_targets,) int64: sorted user indices of val ∪ test users
+    item_is_usable: np.ndarray  # (n_items,) bool
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_is_usable)
+
+    def train_indptr(self) -> np.ndarray:
+        """(n_users + 1,) offsets: user u's train rows are ``indptr[u]:indptr[u + 1]``."""
+        return np.concatenate([[0], np.cumsum(np.bincount(self.train_user, minlength=self.n_users))])
+
+    def seen(self) -> sp.csr_matrix:
+        """(n_users, n_items) binary CSR of each user's train items."""
+        data = np.ones(len(self.train_user), dtype=np.float32)
+        matrix = sp.csr_matrix((data, (self.train_user, self.train_item)), shape=(self.n_users, self.n_items))
+        matrix.sum_duplicates()
+        return matrix
+
+
+def _check_frame(frame: pd.DataFrame, name: str, sources: Mapping[str, str] | None, n_items: int) -> None:
+    source = _source(sources, name)
+    missing = [column for column in SPLIT_COLUMNS if column not in frame.columns]
+    if missing:
+        raise InputError(
+            f"{source}: missing column(s) {missing}; the split must have user_id, track_id, track_idx, "
+            "timestamp, count (re-run split_interactions)"
+        )
+    items = frame["track_idx"].to_numpy()
+    if len(items) and (items.min() < 0 or items.max() >= n_items):
+        bad = np.flatnonzero((items < 0) | (items >= n_items))
+        raise InputError(
+            f"{source}: track_idx out of range 0..{n_items - 1} in rows {_few(bad)}; the split and the "
+            "embedding matrix must index the same data/trackid_sorted.csv (re-run the stage that is stale)"
+        )
+
+
+def prepare_interactions(
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    test: pd.DataFrame,
+    item_is_usable: np.ndarray,
+    sources: Mapping[str, str] | None = None,
+) -> Interactions:
+    """Validate the three splits and turn them into integer arrays.
+
+    In: the split frames (contract of ``data/{train,val,test}.parquet``) and the (n_items,)
+    usable-row mask from :func:`check_embeddings`. Out: :class:`Interactions`. Raises
+    :class:`InputError` for missing columns, out-of-range track indices, an empty train or
+    val split, or a val/test user with no (usable) train items.
+    """
+    n_items = len(item_is_usable)
+    for name, frame in (("train", train), ("val", val), ("test", test)):
+        _check_frame(frame, name, sources, n_items)
+    for name, frame in (("train", train), ("val", val)):
+        if len(frame) == 0:
+            raise InputError(
+                f"{_source(sources, name)}: the {name} split is empty. Training needs train interactions "
+                "and the validation loss needs val interactions: check split.test_date / end_date and "
+                "val_fraction, or the data set's date range"
+            )
+
+    def usable_rows(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[item_is_usable[frame["track_idx"].to_numpy()]]
+
+    train_kept = usable_rows(train)
+    val_kept = usable_rows(val)
+    if len(val_kept) == 0:
+        raise InputError(
+            f"{_source(sources, 'val')}: every val interaction is with an excluded (failed) track; "
+            "the validation loss needs at least one usable val item"
+        )
+
+    user_ids = np.unique(train_kept["user_id"].to_numpy().astype(str)).astype(object)
+    for name, frame in (("val", val), ("test", test)):
+        ids = np.unique(frame["user_id"].to_numpy().astype(str))
+        without_history = ids[~np.isin(ids, user_ids.astype(str))]
+        if without_history.size:
+            raise InputError(
+                f"{_source(sources, name)}: user(s) {_few(without_history)} have no usable train items "
+                f"(none in {_source(sources, 'train')}, or all of them excluded as failed audio). Every "
+                "val/test user must have train history: re-run split_interactions, which keeps only such users"
+            )
+
+    def user_index(frame: pd.DataFrame) -> np.ndarray:
+        return np.searchsorted(user_ids.astype(str), frame["user_id"].to_numpy().astype(str)).astype(np.int64)
+
+    targets = np.union1d(user_index(val), user_index(test)).astype(np.int64)
+    train_user = user_index(train_kept)
+    train_item = train_kept["track_idx"].to_numpy().astype(np.int64)
+    # The contract already sorts this way; re-sorting (by the user *index*) makes the
+    # per-user offsets and the sequences' order independent of the id column's dtype.
+    order = np.lexsort((train_item, train_kept["timestamp"].to_numpy(), train_user))
+    return Interactions(
+        user_ids=user_ids,
+        train_user=train_user[order],
+        train_item=train_item[order],
+        train_count=train_kept["count"].to_numpy().astype(np.float32)[order],
+        val_user=user_index(val_kept),
+        val_item=val_kept["track_idx"].to_numpy().astype(np.int64),
+        val_count=val_kept["count"].to_numpy().astype(np.float32),
+        target_users=targets,
+        item_is_usable=np.asarray(item_is_usable, dtype=bool),
+    )
+
+
+def read_training_inputs(embeddings: str, sidecar: str, train: str, val: str, test: str) -> dict:
+    """Read a trained recommender's input files (the one place they are opened).
+
+    In: paths of the embedding matrix (.npy), its sidecar (.json) and the three splits
+    (.parquet). Out: keyword arguments for ``fit_shallow`` / ``fit_bert4rec``:
+    ``embeddings``, ``excluded_rows`` (from the sidecar's failures), ``train_frame``,
+    ``val_frame``, ``test_frame`` and ``sources`` (the paths, for error messages).
+    """
+    with open(sidecar) as handle:
+        try:
+            metadata = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise InputError(f"{sidecar}: not valid JSON ({error}); re-run the merge step that writes it") from error
+    matrix = np.load(embeddings)
+    if "dim" in metadata and matrix.ndim == 2 and int(metadata["dim"]) != matrix.shape[1]:
+        raise InputError(
+            f"{sidecar}: dim {metadata['dim']} but {embeddings} has {matrix.shape[1]} columns; the two files come "
+            "from different runs: re-run the merge step"
+        )
+    return {
+        "embeddings": matrix,
+        "excluded_rows": excluded_rows_from_sidecar(metadata, sidecar),
+        "train_frame": pd.read_parquet(train),
+        "val_frame": pd.read_parquet(val),
+        "test_frame": pd.read_parquet(test),
+        "sources": {
+            "embeddings": str(embeddings),
+            "sidecar": str(sidecar),
+            "train": str(train),
+            "val": str(val),
+            "test": str(test),
+        },
+    }

@@ -1,0 +1,482 @@
+"""The one training loop of the trained recommenders, resumable after any interruption.
+
+A model plugs in through a :class:`TrainingTask` (its batches, its loss, its validation
+loss); the loop owns everything else: the device (CUDA when present, with mixed
+precision), seeding, Adam, ReduceLROnPlateau, early stopping on the validation loss, the
+best weights, a checkpoint after every epoch, TensorBoard scalars and a progress bar.
+
+Resuming. With a ``state_dir`` the loop writes ``last.pt`` (everything needed to continue:
+weights, optimiser, scheduler, early-stopping counters, curves) after every epoch and
+``best.pt`` (the best weights) whenever the validation loss improves, each atomically
+(written aside, then renamed), so a job killed at any instant (SLURM time limit,
+preemption, SIGTERM, SIGKILL) leaves the last complete epoch on disk. A rerun with the same
+``fingerprint`` continues from there and repeats the interrupted epoch. Every random draw
+of epoch ``e`` comes from generators seeded by ``(seed, e)`` alone, so on the CPU an
+interrupted-and-resumed run computes exactly what an uninterrupted one does. A state whose
+fingerprint differs (other options, data or seed) is ignored and training starts afresh.
+After the last epoch ``last.pt`` is marked finished: a rerun loads the best weights
+without training again.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+
+from musicrec.recommenders.inputs import InputError
+
+log = logging.getLogger(__name__)
+
+LAST_STATE = "last.pt"
+BEST_STATE = "best.pt"
+CURVE_COLUMNS = ["epoch", "train_loss", "val_loss", "lr", "seconds"]
+STATE_FORMAT = 1
+
+
+class TrainingInterrupted(RuntimeError):
+    """The job was asked to stop (SIGTERM); the last finished epoch is on disk."""
+
+
+def choose_device(preference: str | None = None) -> torch.device:
+    """``cuda`` when available (or asked for), else ``cpu``. preference: None/"auto", "cpu", "cuda"."""
+    if preference in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(preference)
+
+
+def effective_freeze(freeze: bool, paper_compat: bool) -> bool:
+    """Whether a table is really frozen.
+
+    The published code passes its ``item_freeze``/``user_freeze`` flags straight to
+    ``requires_grad``, so "freeze" made a table *trainable*; ``paper_compat`` reproduces that.
+    """
+    return (not freeze) if paper_compat else freeze
+
+
+def options_from_mapping(cls: type, options: Mapping[str, Any] | None, source: str):
+    """Build the options dataclass ``cls`` from a config block, checking names and types.
+
+    Unknown keys and values of the wrong type raise :class:`InputError` naming ``source``,
+    the key and what was expected; missing keys take the dataclass defaults.
+    """
+    options = dict(options or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise InputError(f"{source}: unknown option(s) {unknown}; known options are {sorted(fields)}")
+    for name, value in options.items():
+        expected = fields[name].type
+        expected = expected if isinstance(expected, str) else expected.__name__
+        valid = {
+            "bool": isinstance(value, bool),
+            "int": isinstance(value, (int, np.integer)) and not isinstance(value, bool),
+            "float": isinstance(value, (int, float, np.number)) and not isinstance(value, bool),
+            "str": isinstance(value, str),
+        }.get(expected.split(" ")[0], True)
+        if not valid:
+            raise InputError(f"{source}: option {name} = {value!r} should be of type {expected}")
+        if expected == "float":
+            options[name] = float(value)
+    return cls(**options)
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short hash of options (JSON-able values) and arrays, to recognise a resumable state."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            digest.update(str((part.dtype.str, part.shape)).encode())
+            digest.update(np.ascontiguousarray(part).view(np.uint8).reshape(-1).data)
+        else:
+            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """What the loop needs to know; defaults are the paper's."""
+
+    lr: float = 1e-3
+    max_epochs: int = 100
+    patience: int = 16  # epochs without a better validation loss before stopping
+    lr_patience: int = 5  # ReduceLROnPlateau's patience
+    seed: int = 0
+    mixed_precision: bool = True  # only takes effect on CUDA
+
+
+class TrainingTask(Protocol):
+    """The model-specific pieces the loop drives."""
+
+    model: torch.nn.Module
+    device: torch.device
+
+    def n_train_batches(self) -> int: ...
+
+    def train_batches(self, generator: torch.Generator) -> Iterable[Any]:
+        """One epoch of batches; all randomness from ``generator``."""
+        ...
+
+    def train_loss(self, batch: Any) -> torch.Tensor: ...
+
+    def validation_loss(self) -> float:
+        """Deterministic loss on the validation split (called under no_grad, eval mode)."""
+        ...
+
+
+@dataclass
+class TrainingOutcome:
+    """What a training run produced; the model holds the best weights."""
+
+    history: pd.DataFrame  # CURVE_COLUMNS, one row per finished epoch
+    best_epoch: int  # 1-based epoch of the best validation loss
+    best_val_loss: float
+    best_state: dict[str, torch.Tensor]  # the best weights (CPU tensors)
+    stopped_early: bool
+    resumed_from_epoch: int  # finished epochs found on disk (0: fresh start)
+    device: str
+    trained_epochs: int = 0  # epochs run by this call
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (int(seed) * 1_000_003 + int(epoch)) % (2**63 - 1)
+
+
+def _save_atomic(payload: Any, path: Path) -> None:
+    partial = path.with_name(path.name + ".partial")
+    torch.save(payload, partial)
+    os.replace(partial, path)
+
+
+def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
+
+
+@contextmanager
+def _sigterm_raises():
+    """Turn SIGTERM into :class:`TrainingInterrupted` so the job exits cleanly and promptly."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise TrainingInterrupted("received SIGTERM; rerun to resume from the last finished epoch")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _summary_writer(log_dir: str | Path, purge_step: int):
+    # TensorBoard imports TensorFlow when it is installed (seconds and GBs) just to write
+    # scalars; its own "no TensorFlow" switch (the module tensorboard.compat.notf) makes it
+    # use its built-in writer. Only done when TensorFlow is not already loaded.
+    if "tensorflow" not in sys.modules:
+        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
+
+
+def _progress(total: int, description: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    # In a job log (not a terminal) redraws are appended, so redraw rarely.
+    interactive = sys.stderr.isatty()
+    return tqdm(
+        total=total,
+        desc=description,
+        file=sys.stderr,
+        disable=not enabled,
+        leave=False,
+        mininterval=0.5 if interactive else 30.0,
+        dynamic_ncols=interactive,
+    )
+
+
+def _load_state(path: Path, device: torch.device, expected: str) -> dict | None:
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location=device, weights_only=False)
+    if state.get("format") != STATE_FORMAT or state.get("fingerprint") != expected:
+        log.warning("ignoring %s: it belongs to other options, data or seed; training from scratch", path)
+        return None
+    return state
+
+
+def train(
+    task: TrainingTask,
+    settings: LoopSettings,
+    state_dir: str | Path | None = None,
+    tensorboard_dir: str | Path | None = None,
+    run_fingerprint: str = "",
+    on_step: Callable[[int, int], None] | None = None,
+    progress: bool = True,
+) -> TrainingOutcome:
+    """Train ``task.model`` until early stopping or ``settings.max_epochs``; resume if possible.
+
+    In: the task, the loop settings, an optional state folder for resuming (must outlive
+    the job's outputs), an optional TensorBoard folder, the fingerprint identifying this
+    run's options and data, and ``on_step(epoch, step)`` called after every optimiser step
+    (1-based epoch, 0-based step). Out: :class:`TrainingOutcome`; the model is left holding
+    the best weights. Raises :class:`TrainingInterrupted` on SIGTERM and FloatingPointError
+    when the training loss becomes NaN/inf.
+    """
+    model, device = task.model, task.device
+    model.to(device)
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    if not trainable:
+        raise InputError("nothing to train: every parameter is frozen (check freeze_items / freeze_users)")
+    optimizer = torch.optim.Adam(trainable, lr=settings.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=settings.lr_patience)
+    on_cuda = device.type == "cuda"
+    amp_dtype = None
+    if on_cuda and settings.mixed_precision:
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+
+    def autocast():
+        return torch.autocast("cuda", dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+
+    state_path = best_path = None
+    state = None
+    if state_dir is not None:
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        state_path, best_path = Path(state_dir) / LAST_STATE, Path(state_dir) / BEST_STATE
+        state = _load_state(state_path, device, run_fingerprint)
+
+    history: list[dict] = []
+    best_val_loss, best_epoch, stale_epochs, finished = math.inf, 0, 0, False
+    best_state = _cpu_state(model)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        history = list(state["history"])
+        best_val_loss, best_epoch = state["best_val_loss"], state["best_epoch"]
+        stale_epochs, finished = state["stale_epochs"], state["finished"]
+        best = torch.load(best_path, map_location="cpu", weights_only=False) if best_path.exists() else {}
+        if best.get("fingerprint") == run_fingerprint:
+            best_state = best["model"]
+        log.info(
+            "resuming from %s: %d epoch(s) done%s",
+            state_path,
+            len(history),
+            ", training had finished" if finished else "",
+        )
+    resumed_from = len(history)
+
+    writer = None
+    if tensorboard_dir is not None and not finished:
+        writer = _summary_writer(tensorboard_dir, purge_step=resumed_from + 1)
+
+    start = len(history) + 1
+    trained = 0
+    try:
+        with _sigterm_raises():
+            for epoch in range(start, settings.max_epochs + 1):
+                if finished:
+                    break
+                began = time.perf_counter()
+                torch.manual_seed(_epoch_seed(settings.seed, epoch))  # dropout
+                generator = torch.Generator(device=device)
+                generator.manual_seed(_epoch_seed(settings.seed, epoch))
+                model.train()
+                lr = optimizer.param_groups[0]["lr"]
+                loss_sum = torch.zeros((), device=device)
+                steps = 0
+                with _progress(task.n_train_batches(), f"epoch {epoch}/{settings.max_epochs}", progress) as bar:
+                    for step, batch in enumerate(task.train_batches(generator)):
+                        optimizer.zero_grad(set_to_none=True)
+                        with autocast():
+                            loss = task.train_loss(batch)
+                        if scaler is not None:
+                            scaler.scale(loss).backward()
+                            scaler.step(optimizer)
+                            scaler.update()
+                        else:
+                            loss.backward()
+                            optimizer.step()
+                        loss_sum += loss.detach().float()
+                        steps += 1
+                        bar.update(1)
+                        if progress and step % 20 == 0:
+                            bar.set_postfix(loss=f"{loss.item():.4f}")
+                        if on_step is not None:
+                            on_step(epoch, step)
+                train_loss = float(loss_sum) / max(steps, 1)
+                if not math.isfinite(train_loss):
+                    raise FloatingPointError(
+                        f"training diverged in epoch {epoch} (train loss {train_loss}); lower the lr option "
+                        f"(now {settings.lr}) or check the embeddings' scale"
+                    )
+                model.eval()
+                with torch.no_grad(), autocast():
+                    val_loss = float(task.validation_loss())
+                if not math.isfinite(val_loss):
+                    raise FloatingPointError(
+                        f"validation loss is {val_loss} after epoch {epoch}; lower the lr option (now "
+                        f"{settings.lr}) or check the embeddings' scale"
+                    )
+                scheduler.step(val_loss)
+                seconds = time.perf_counter() - began
+                history.append(
+                    {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr, "seconds": seconds}
+                )
+                improved = val_loss < best_val_loss
+                if improved:
+                    best_val_loss, best_epoch, stale_epochs = val_loss, epoch, 0
+                    best_state = _cpu_state(model)
+                    if best_path is not None:
+                        _save_atomic(
+                            {"fingerprint": run_fingerprint, "epoch": epoch, "val_loss": val_loss, "model": best_state},
+                            best_path,
+                        )
+                else:
+                    stale_epochs += 1
+                finished = stale_epochs >= settings.patience or epoch == settings.max_epochs
+                trained += 1
+                if state_path is not None:
+                    _save_atomic(
+                        {
+                            "format": STATE_FORMAT,
+                            "fingerprint": run_fingerprint,
+                            "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(),
+                            "scaler": scaler.state_dict() if scaler is not None else None,
+                            "history": history,
+                            "best_val_loss": best_val_loss,
+                            "best_epoch": best_epoch,
+                            "stale_epochs": stale_epochs,
+                            "finished": finished,
+                        },
+                        state_path,
+                    )
+                if writer is not None:
+                    writer.add_scalar("loss/train", train_loss, epoch)
+                    writer.add_scalar("loss/val", val_loss, epoch)
+                    writer.add_scalar("lr", lr, epoch)
+                    writer.add_scalar("seconds_per_epoch", seconds, epoch)
+                    writer.flush()
+                log.info(
+                    "epoch %d: train %.5f, val %.5f%s, lr %.2g, %.1f s",
+                    epoch,
+                    train_loss,
+                    val_loss,
+                    " (best)" if improved else f" ({stale_epochs} without improvement)",
+                    lr,
+                    seconds,
+                )
+    finally:
+        if writer is not None:
+            writer.close()
+
+    stopped_early = bool(history) and stale_epochs >= settings.patience
+    if stopped_early and trained:
+        log.info("early stop after epoch %d: best val loss %.5f at epoch %d", len(history), best_val_loss, best_epoch)
+    model.load_state_dict(best_state)
+    return TrainingOutcome(
+        history=pd.DataFrame(history, columns=CURVE_COLUMNS),
+        best_epoch=best_epoch,
+        best_val_loss=best_val_loss,
+        best_state=copy.copy(best_state),
+        stopped_early=stopped_early,
+        resumed_from_epoch=resumed_from,
+        device=str(device),
+        trained_epochs=trained,
+    )
+
+
+@dataclass
+class ModelFit:
+    """Everything a trained recommender hands to the workflow.
+
+    user_ids (n_users,) original ids, row order of user_vectors; user_vectors (n_users, h);
+    item_vectors (n_items, h) with zero rows for excluded items; recommendations with
+    columns user_id, rank, track_idx, score; training holds the curves and best weights.
+    """
+
+    user_ids: np.ndarray
+    user_vectors: np.ndarray
+    item_vectors: np.ndarray
+    recommendations: pd.DataFrame
+    training: TrainingOutcome
+    options: dict = field(default_factory=dict)
+
+
+def job_folders(checkpoint: str | Path, state_dir: str | Path | None = None) -> tuple[Path, Path]:
+    """Where a training job keeps what must survive being killed.
+
+    In: the job's checkpoint output and the optional ``state_dir`` param. Out: the resume
+    folder (default ``<checkpoint>.state``, beside but not among the declared outputs,
+    which Snakemake deletes after a failed job) and the TensorBoard log inside it (copied
+    to the declared ``tensorboard`` output at the end, so resumed runs keep earlier epochs).
+    """
+    folder = Path(state_dir) if state_dir else Path(f"{checkpoint}.state")
+    return folder, folder / "tensorboard"
+
+
+def write_fit_outputs(
+    fit: ModelFit,
+    checkpoint: str | Path,
+    user_vectors: str | Path,
+    item_vectors: str | Path,
+    recs: str | Path,
+    curves: str | Path,
+    tensorboard: str | Path | None = None,
+    tensorboard_log: str | Path | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a trained recommender's artefacts (the one place they are written).
+
+    checkpoint: ``torch.save`` of {"model": best weights, "options", "best_epoch",
+    "best_val_loss", "user_ids", **metadata}; user/item vectors: float32 .npy (rows: users in
+    ``user_ids`` order, items in track-index order); recs: parquet (user_id, rank,
+    track_idx, score); curves: CSV (epoch, train_loss, val_loss, lr, seconds); tensorboard:
+    a copy of the ``tensorboard_log`` folder the loop wrote.
+    """
+    for path in (checkpoint, user_vectors, item_vectors, recs, curves):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "model": fit.training.best_state,
+            "options": fit.options,
+            "best_epoch": fit.training.best_epoch,
+            "best_val_loss": fit.training.best_val_loss,
+            "user_ids": [str(user) for user in fit.user_ids],
+            **dict(metadata or {}),
+        },
+        checkpoint,
+    )
+    np.save(user_vectors, fit.user_vectors.astype(np.float32))
+    np.save(item_vectors, fit.item_vectors.astype(np.float32))
+    fit.recommendations.to_parquet(recs, index=False)
+    fit.training.history.to_csv(curves, index=False)
+    if tensorboard is not None:
+        Path(tensorboard).mkdir(parents=True, exist_ok=True)
+        if tensorboard_log is not None and Path(tensorboard_log).is_dir():
+            shutil.copytree(tensorboard_log, tensorboard, dirs_exist_ok=True)

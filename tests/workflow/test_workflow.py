@@ -1,0 +1,110 @@
+"""Runs the real workflow on configs/tiny.yaml in a scratch copy of the repository."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+COPIED = ["Snakefile", "config.yaml", "rules", "workflow", "schemas", "configs", "report", "envs", "src"]
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir, *args, timeout=900):
+    result = subprocess.run(
+        [SNAKEMAKE, "--cores", "2", "--configfile", "configs/tiny.yaml", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return result
+
+
+def planned_jobs(workdir):
+    """(rule, wildcards) of every job a dry run would execute."""
+    result = snakemake(workdir, "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs, rule = [], None
+    for line in (result.stdout + result.stderr).splitlines():
+        if m := re.match(r"^rule (\w+):", line.strip()):
+            rule = m.group(1)
+            jobs.append((rule, ""))
+        elif rule and line.strip().startswith("wildcards:"):
+            jobs[-1] = (rule, line.strip()[len("wildcards:") :].strip())
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    work = tmp_path_factory.mktemp("workflow")
+    for name in COPIED:
+        source = REPO / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, work / name)
+    result = snakemake(work)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return work
+
+
+def test_outputs_complete(workdir):
+    results = workdir / "results"
+    table = pd.read_csv(results / "tables/knn.csv")
+    assert sorted(table["backbone"]) == ["mfcc", "musicnn", "random"]
+    assert {"dim", "hitrate@10", "hitrate@10_lower", "hitrate@10_upper", "ndcg@10"} <= set(table.columns)
+    assert dict(zip(table.backbone, table.dim)) == {"musicnn": 200, "mfcc": 104, "random": 16}
+
+    track_ids = pd.read_csv(results / "data/trackid_sorted.csv")
+    for backbone, dim in [("musicnn", 200), ("mfcc", 104), ("random", 16)]:
+        matrix = np.load(results / f"embeddings/{backbone}.npy")
+        assert matrix.shape == (len(track_ids), dim) and matrix.dtype == np.float32
+        assert np.isfinite(matrix).all()
+        sidecar = json.loads((results / f"embeddings/{backbone}.json").read_text())
+        assert sidecar["dim"] == dim and sidecar["n_failed"] == 0
+
+    val_users = set(pd.read_parquet(results / "data/val.parquet")["user_id"])
+    test_users = set(pd.read_parquet(results / "data/test.parquet")["user_id"])
+    assert val_users and test_users and not (val_users & test_users)
+    recs = pd.read_parquet(results / "recs/knn/musicnn.parquet")
+    assert set(recs["user_id"]) == val_users | test_users
+    assert (recs.groupby("user_id").size() >= 10).all()
+    per_user = pd.read_parquet(results / "metrics/knn/musicnn.test.parquet")
+    assert set(per_user["user_id"]) == test_users
+    assert (results / "plots/knn.png").stat().st_size > 1000
+
+
+def test_second_run_has_nothing_to_do(workdir):
+    assert planned_jobs(workdir) == []
+    result = snakemake(workdir)
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_report_is_generated(workdir):
+    result = snakemake(workdir, "--report", "results/report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (workdir / "results/report.html").read_text(errors="ignore")
+    assert "knn.csv" in html and "knn.png" in html
+
+
+def test_changing_one_backbone_reruns_only_its_dependants(workdir):
+    config = yaml.safe_load((workdir / "configs/tiny.yaml").read_text())
+    config["extraction"]["backbones"]["random"]["dim"] = 24
+    (workdir / "configs/tiny.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(workdir)
+    rules = {rule for rule, _ in jobs}
+    assert {"extract_embeddings", "merge_shards", "recommend_knn", "evaluate", "make_table"} <= rules
+    assert rules <= {
+        "extract_embeddings", "merge_shards", "recommend_knn", "evaluate", "make_table", "plot_comparison", "all"
+    }
+    for rule, wildcards in jobs:
+        if "backbone=" in wildcards:
+            assert "backbone=random" in wildcards, (rule, wildcards)

@@ -1,0 +1,30 @@
+"""Merge Music4All's metadata files into catalogue.parquet and trackid_sorted.csv (the embedding row order)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
+
+import json
+import os
+from pathlib import Path
+
+from musicrec.data.catalogue import TABLE_FILES, build_catalogue, read_music4all_table, track_id_table
+from musicrec.data.logio import atomic_path, write_parquet_atomic
+
+sources = {table: str(snakemake.input[table]) for table in TABLE_FILES}  # noqa: F821
+audio_dir = Path(snakemake.params.audio_dir)  # noqa: F821
+audio_files = os.listdir(audio_dir) if audio_dir.is_dir() else []
+if not audio_dir.is_dir():
+    print(f"warning: audio folder {audio_dir} does not exist; every track's audio counts as missing", file=sys.stderr)
+
+catalogue, report = build_catalogue(
+    **{table: read_music4all_table(path) for table, path in sources.items()},
+    audio_dir=audio_dir,
+    audio_ext=str(snakemake.params.audio_ext),  # noqa: F821
+    audio_files=audio_files,
+    sources=sources,
+)
+write_parquet_atomic(catalogue, snakemake.output.catalogue)  # noqa: F821
+with atomic_path(snakemake.output.track_ids) as temporary:  # noqa: F821
+    track_id_table(catalogue).to_csv(temporary, index=False)
+print(json.dumps(report, indent=2), file=sys.stderr)

@@ -1,0 +1,53 @@
+"""Write the embedded demo in Music4All's layout: metadata files, the Onion listening log, audios/<id>.<ext>."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
+
+import time
+from pathlib import Path
+
+import soundfile
+
+from musicrec import paths
+from musicrec.data.demo import (
+    AUDIO_FORMATS,
+    TIMESTAMP_FORMAT,
+    DemoConfig,
+    generate_demo,
+    render_demo_audio,
+)
+from musicrec.data.logio import atomic_path
+
+config = DemoConfig.from_mapping(snakemake.params.demo)  # noqa: F821
+seed = int(snakemake.params.seed)  # noqa: F821
+output = snakemake.output  # noqa: F821
+print(f"demo config: {config}, seed {seed}", file=sys.stderr)
+
+started = time.perf_counter()
+demo = generate_demo(config, seed)
+table_outputs = {
+    paths.MUSIC4ALL_INFORMATION: output.information,
+    paths.MUSIC4ALL_GENRES: output.genres,
+    paths.MUSIC4ALL_TAGS: output.tags,
+    paths.MUSIC4ALL_METADATA: output.metadata,
+}
+for name, frame in demo.tables.items():
+    with atomic_path(table_outputs[name]) as temporary:
+        frame.to_csv(temporary, sep="\t", index=False)
+with atomic_path(output.listening_log) as temporary:
+    demo.listening_log.to_csv(temporary, sep="\t", index=False, date_format=TIMESTAMP_FORMAT)
+print(
+    f"{len(demo.catalogue)} tracks, {demo.listening_log['user_id'].nunique()} users, "
+    f"{len(demo.listening_log)} plays in {time.perf_counter() - started:.1f} s",
+    file=sys.stderr,
+)
+
+audio_dir = Path(output.audio)
+audio_dir.mkdir(parents=True, exist_ok=True)
+file_format, subtype = AUDIO_FORMATS[config.audio_format]
+started = time.perf_counter()
+for track_id, waveform in render_demo_audio(demo.catalogue, config, seed):
+    with atomic_path(audio_dir / f"{track_id}.{config.audio_format}") as temporary:
+        soundfile.write(temporary, waveform, config.sample_rate, format=file_format, subtype=subtype)
+print(f"{len(demo.catalogue)} {config.audio_format} files in {time.perf_counter() - started:.1f} s", file=sys.stderr)

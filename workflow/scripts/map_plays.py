@@ -1,0 +1,19 @@
+"""Map the listening log's track ids onto embedding rows: plays.parquet plus a report of what was left out."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
+
+import json
+
+from musicrec.data.logio import map_log_file, write_json_atomic
+
+report = map_log_file(
+    snakemake.input.log,
+    snakemake.input.track_ids,
+    snakemake.output.plays,
+    strict=bool(snakemake.params.strict),
+    chunk_rows=int(snakemake.params.chunk_rows),
+)
+write_json_atomic(report, snakemake.output.report)
+print(json.dumps(report, indent=2), file=sys.stderr)

@@ -1,0 +1,49 @@
+"""Merge a backbone's shards into one embedding matrix, its failure table and its JSON sidecar."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from musicrec.extraction import merge_shard_metadata, merge_shards, write_atomically
+
+backbone = snakemake.params.backbone
+shard_paths = list(snakemake.input.shards)
+failure_paths = list(snakemake.input.failures)
+meta_paths = list(snakemake.input.metas)
+if not len(shard_paths) == len(failure_paths) == len(meta_paths):
+    raise ValueError(
+        f"backbone {backbone!r}: {len(shard_paths)} shards, {len(failure_paths)} failure tables and "
+        f"{len(meta_paths)} metadata files; expected one of each per shard, in shard order"
+    )
+
+n_tracks = len(pd.read_parquet(snakemake.input.catalogue, columns=["track_id"]))
+metas = [json.loads(Path(path).read_text()) for path in meta_paths]
+description = merge_shard_metadata(metas, n_tracks)
+embeddings = merge_shards([np.load(path) for path in shard_paths], n_tracks)
+failures = pd.concat([pd.read_csv(path, sep="\t", dtype={"track_id": str}) for path in failure_paths], ignore_index=True)
+
+failed_rows = np.flatnonzero(np.isnan(embeddings).any(axis=tuple(range(1, embeddings.ndim))))
+if not np.array_equal(failed_rows, np.sort(failures["track_idx"].to_numpy())):
+    raise ValueError(
+        f"backbone {backbone!r}: the NaN rows of the merged matrix {failed_rows.tolist()[:20]} are not the rows "
+        f"listed in the failure tables {sorted(failures['track_idx'].tolist())[:20]}"
+    )
+
+sidecar = {
+    **description,
+    "n_tracks": n_tracks,
+    "n_failed": len(failures),
+    "failures": str(snakemake.output.failures),
+    "on_bad_audio": metas[0]["on_bad_audio"],
+    "shards": len(metas),
+}
+write_atomically(snakemake.output.embeddings, lambda path: np.save(path, embeddings))
+write_atomically(snakemake.output.failures, lambda path: failures.to_csv(path, sep="\t", index=False))
+write_atomically(snakemake.output.sidecar, lambda path: Path(path).write_text(json.dumps(sidecar, indent=2)))
+print(f"backbone {backbone}: {embeddings.shape} from {len(metas)} shard(s), {len(failures)} failed", file=sys.stderr)

@@ -1,0 +1,19 @@
+"""Draw one recommender's comparison table as a bar chart with confidence intervals."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
+
+import pandas as pd
+
+from musicrec.evaluation.metrics import metric_columns
+from musicrec.evaluation.plots import bar_plot
+
+k = int(snakemake.params.k)
+table = pd.read_csv(snakemake.input.table)
+figure = bar_plot(
+    table,
+    metrics=metric_columns(k),
+    title=f"{snakemake.params.model}: test metrics @{k}, mean over users with confidence interval",
+)
+figure.savefig(snakemake.output.plot, dpi=150)

@@ -1,0 +1,24 @@
+"""Split the mapped plays into train / val / test by the Music4All-Onion time-based protocol."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
+
+import json
+
+from musicrec.data.logio import read_plays, write_json_atomic, write_parquet_atomic
+from musicrec.data.split import PARTS, split_interactions
+
+params = snakemake.params
+parts, report = split_interactions(
+    read_plays(snakemake.input.plays),
+    start_date=params.start_date,
+    test_date=params.test_date,
+    end_date=params.end_date,
+    val_fraction=float(params.val_fraction),
+    seed=int(params.seed),
+)
+for part in PARTS:
+    write_parquet_atomic(parts[part], snakemake.output[part])
+write_json_atomic(report, snakemake.output.report)
+print(json.dumps(report, indent=2), file=sys.stderr)
