@@ -37,6 +37,7 @@ import importlib.util
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -60,7 +61,8 @@ del TINY_DATA2VEC["num_conv_pos_embedding_groups"]
 CPU_BACKBONES = [
     ("mfcc", "musicrec.backbones.mfcc:MfccBackbone", {}, None),
     ("mert", "musicrec.backbones.mert:MertBackbone", {"random_init": True, "model_config": TINY_HUBERT}, None),
-    ("mert-windows", "musicrec.backbones.mert:MertBackbone", {"random_init": True, "model_config": TINY_HUBERT, "window_seconds": 5.0}, None),
+    ("mert-windows", "musicrec.backbones.mert:MertBackbone",
+     {"random_init": True, "model_config": TINY_HUBERT, "window_seconds": 5.0}, None),
     ("music2vec", "musicrec.backbones.music2vec:Music2VecBackbone", {"random_init": True, "model_config": TINY_DATA2VEC}, None),
     ("encodecmae", "musicrec.backbones.encodecmae:EncodecMaeBackbone", {"weights": "small"}, "encodecmae"),
     ("jukemir", "musicrec.backbones.jukemir:JukemirBackbone", {}, "jukemirlib"),
@@ -108,6 +110,14 @@ def embed_all(backbone: Any, clips: list[np.ndarray], batch_size: int) -> None:
         backbone.embed(batch, np.arange(start, start + len(batch)))
 
 
+def embed_and_wait(backbone: Any, clips: np.ndarray) -> None:
+    """One ``embed`` call, waiting for the GPU to finish it."""
+    import torch
+
+    backbone.embed(clips, np.arange(len(clips)))
+    torch.cuda.synchronize()
+
+
 def cpu_part(n_clips: int, workers: int) -> None:
     from bench_extraction import clip_paths
 
@@ -115,7 +125,10 @@ def cpu_part(n_clips: int, workers: int) -> None:
 
     paths = clip_paths(n_clips)
     audio_seconds = n_clips * SECONDS
-    print(f"CPU: {n_clips} clips of {SECONDS:g} s (MP3, 44.1 kHz), extract() with {workers} decoding thread(s); tiny random models")
+    print(
+        f"CPU: {n_clips} clips of {SECONDS:g} s (MP3, 44.1 kHz), extract() with {workers} decoding thread(s); "
+        "tiny random models"
+    )
     header = (
         f"{'backbone':<13} {'model':<26} {'batch':>5} {'tracks/s':>9} {'audio s/s':>10} "
         f"{'decode s/s':>11} {'embed s/s':>10} {'bottleneck':>10} {'vs mfcc':>8}"
@@ -135,12 +148,15 @@ def cpu_part(n_clips: int, workers: int) -> None:
         batch = backbone.settings.batch_size
         clips = decode_all(backbone, paths)
         embed_all(backbone, clips, batch)  # warm-up: kernels are set up per input shape on first use
-        decode_wall = timed(lambda: decode_all(backbone, paths))
-        embed_wall = timed(lambda: embed_all(backbone, clips, batch))
-        total_wall = timed(lambda: extract(backbone, paths, workers=workers, progress=False))
+        decode_wall = timed(partial(decode_all, backbone, paths))
+        embed_wall = timed(partial(embed_all, backbone, clips, batch))
+        total_wall = timed(partial(extract, backbone, paths, workers=workers, progress=False))
         rate = n_clips / total_wall
         baseline = rate if baseline is None else baseline
-        model = f"{type(backbone.model).__name__}, tiny" if options.get("random_init") else str(backbone.describe()["weights"] or name)
+        if options.get("random_init"):
+            model = f"{type(backbone.model).__name__}, tiny"
+        else:
+            model = str(backbone.describe()["weights"] or name)
         print(
             f"{name:<13} {model[:26]:<26} {batch:>5} {rate:>9.2f} {audio_seconds / total_wall:>10.0f} "
             f"{audio_seconds / decode_wall:>11.0f} {audio_seconds / embed_wall:>10.0f} "
@@ -171,7 +187,10 @@ def gpu_part(quick: bool, n_clips: int) -> None:
     precisions = ["bf16"] if quick else ["fp32", "fp16", "bf16"]
     repeats = 2 if quick else 3
     print()
-    print(f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}, {cores} CPU cores; {SECONDS:g}-s clips, random weights, embed() only")
+    print(
+        f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}, {cores} CPU cores; "
+        f"{SECONDS:g}-s clips, random weights, embed() only"
+    )
     header = (
         f"{'model':<19} {'params':>7} {'batch':>5} {'prec':>5} {'tracks/s':>9} {'audio s/s':>10} "
         f"{'peak GiB':>9} {'vs fp32 b8':>10} {'threads to feed':>15} {'bottleneck':>11}"
@@ -190,17 +209,19 @@ def gpu_part(quick: bool, n_clips: int) -> None:
         for precision in (["fp32"] if "fp32" not in precisions else []) + precisions:
             backbone, _ = build(label, path, {"device": "cuda", "precision": precision, **options})
             for batch_size in ([8] if 8 not in batch_sizes else []) + batch_sizes:
-                clip = np.random.default_rng(0).uniform(-0.5, 0.5, (batch_size, int(SECONDS * backbone.sample_rate))).astype(np.float32)
+                shape = (batch_size, int(SECONDS * backbone.sample_rate))
+                clip = np.random.default_rng(0).uniform(-0.5, 0.5, shape).astype(np.float32)
                 torch.cuda.empty_cache()
                 try:
                     backbone.embed(clip, np.arange(batch_size))  # warm-up: kernels, allocator
                     torch.cuda.synchronize()
                     torch.cuda.reset_peak_memory_stats()
-                    wall = timed(lambda: (backbone.embed(clip, np.arange(batch_size)), torch.cuda.synchronize()), repeats)
+                    wall = timed(partial(embed_and_wait, backbone, clip), repeats)
                 except torch.cuda.OutOfMemoryError:
                     rows.append((batch_size, precision, None, None))
                     continue
-                rows.append((batch_size, precision_name(backbone.autocast_dtype), batch_size / wall, torch.cuda.max_memory_allocated() / 2**30))
+                peak = torch.cuda.max_memory_allocated() / 2**30
+                rows.append((batch_size, precision_name(backbone.autocast_dtype), batch_size / wall, peak))
             del backbone
             torch.cuda.empty_cache()
         reference = next((rate for batch_size, precision, rate, _ in rows if (batch_size, precision) == (8, "fp32")), None)
@@ -234,7 +255,7 @@ def gpu_part(quick: bool, n_clips: int) -> None:
         embed_rate, batch_size, precision = best[label]
         backbone, _ = build(label, path, {"device": "cuda", "precision": precision, "batch_size": batch_size, **options})
         extract(backbone, paths[:batch_size], workers=cores, progress=False)  # warm-up
-        wall = timed(lambda: extract(backbone, paths, workers=cores, progress=False))
+        wall = timed(partial(extract, backbone, paths, workers=cores, progress=False))
         share = n_clips / wall / embed_rate
         # Below ~90 % of the model-only rate the GPU waits for the host (decoding, batching, copies).
         verdict = "GPU-bound" if share >= 0.9 else "host-bound: the GPU waits for decoding and batching"

@@ -33,13 +33,16 @@ import time
 
 import numpy as np
 
-FULL = {"n_users": 20_000, "n_items": 50_000, "positives": 1_000_000, "dims": [200, 1024]}
-QUICK = {"n_users": 2_000, "n_items": 5_000, "positives": 100_000, "dims": [200, 1024]}
+# Batches are the paper's (10 000 positives, 128 sequences); --quick shrinks data and batches.
+FULL = {"n_users": 20_000, "n_items": 50_000, "positives": 1_000_000, "dims": [200, 1024],
+        "batch": {"shallow": 10_000, "bert4rec": 128}}
+QUICK = {"n_users": 2_000, "n_items": 5_000, "positives": 100_000, "dims": [200, 1024],
+         "batch": {"shallow": 1_000, "bert4rec": 32}}
 STEPS = {  # timed steps (plus one warm-up) per case and device
-    ("shallow", "ours"): {"cpu": 5, "cuda": 30},
-    ("shallow", "baseline"): {"cpu": 2, "cuda": 3},
-    ("bert4rec", "ours"): {"cpu": 4, "cuda": 30},
-    ("bert4rec", "baseline"): {"cpu": 2, "cuda": 10},
+    ("shallow", "ours"): {"cpu": 4, "cuda": 30},
+    ("shallow", "baseline"): {"cpu": 1, "cuda": 3},
+    ("bert4rec", "ours"): {"cpu": 3, "cuda": 30},
+    ("bert4rec", "baseline"): {"cpu": 1, "cuda": 10},
 }
 QUICK_STEPS = {"cpu": 2, "cuda": 5}
 
@@ -102,7 +105,7 @@ def shallow_task(case: dict, interactions, embeddings, device):
 
     from musicrec.recommenders.shallow_data import ShallowTask, build_shallow_model, shallow_options
 
-    options = shallow_options({})  # the paper's defaults: item sampling, 20 negatives, batch 10 000
+    options = shallow_options({"batch_size": case["batch"]})  # else the paper's: item sampling, 20 negatives
     model = build_shallow_model("embedding", embeddings, interactions, options, seed=0)
     task = ShallowTask(model, interactions, options, device, seed=0)
     if case["variant"] == "ours":
@@ -164,7 +167,7 @@ def bert4rec_task(case: dict, interactions, embeddings, device):
     from musicrec.recommenders.bert4rec import Bert4Rec
     from musicrec.recommenders.sequences import Bert4RecTask, bert4rec_options
 
-    options = bert4rec_options({})  # the paper's: max_seq_len 50, batch 128, 2 layers, 2 heads, 256
+    options = bert4rec_options({"batch_size": case["batch"]})  # else the paper's: 50 slots, 2 layers, 2 heads
     torch.manual_seed(0)
     model = Bert4Rec(
         torch.from_numpy(embeddings),
@@ -209,7 +212,6 @@ def run_case(case: dict) -> dict:
     seconds = stamps[-1] - stamps[0]
     result = {
         **case,
-        "batch": batch_size,
         "positives": int(len(interactions.train_user)),
         "per_second": case["steps"] * batch_size / seconds,
         "seconds_per_step": seconds / case["steps"],
@@ -230,7 +232,8 @@ def cases(quick: bool, devices: list[str]) -> list[dict]:
         steps = QUICK_STEPS[device] if quick else STEPS[(model, variant)][device]
         planned.append(
             {"model": model, "variant": variant, "device": device, "dim": dim, "steps": steps,
-             **{k: v for k, v in shape.items() if k != "dims"}}
+             "batch": shape["batch"][model], "n_users": shape["n_users"], "n_items": shape["n_items"],
+             "positives": shape["positives"]}
         )
     return planned
 
@@ -238,7 +241,7 @@ def cases(quick: bool, devices: list[str]) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small data and few steps (a smoke run)")
-    parser.add_argument("--cpu-only", action="store_true", help="skip the CUDA rows even if a GPU is present")
+    parser.add_argument("--devices", default="cpu,cuda", help="comma-separated; cuda rows run only where available")
     parser.add_argument("--only", choices=["shallow", "bert4rec"], help="run one model's cases")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print JSON
     args = parser.parse_args()
@@ -248,7 +251,8 @@ def main() -> None:
 
     import torch
 
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.cpu_only else [])
+    wanted = args.devices.split(",")
+    devices = [d for d in ("cpu", "cuda") if d in wanted and (d == "cpu" or torch.cuda.is_available())]
     results = []
     for case in cases(args.quick, devices):
         if args.only and case["model"] != args.only:
@@ -285,7 +289,7 @@ def main() -> None:
         print(f"{row['model']:<9} {way:<9} {row['device']:<6} {row['dim']:>5} {row['batch']:>6} {row['steps']:>5} "
               f"{row['seconds_per_step']:>8.3f} {row['per_second']:>10.0f} {unit[row['model']]:<11} "
               f"{ratio:>10.1f}x {row['peak_rss_mb']:>11.0f} {cuda:>12}")
-    if "cuda" not in devices:
+    if "cuda" in wanted and "cuda" not in devices:
         print("(no CUDA device here: no GPU rows)")
 
 

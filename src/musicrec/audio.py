@@ -71,7 +71,9 @@ def load_clip(
             shorter than ``min_seconds``, or silent.
     """
     if seconds is not None and not seconds >= max(min_seconds, 1e-9):
-        raise ValueError(f"seconds must be positive and at least min_seconds = {min_seconds:g}, or None; got {seconds!r}")
+        raise ValueError(
+            f"seconds must be positive and at least min_seconds = {min_seconds:g}, or None; got {seconds!r}"
+        )
     if not os.path.isfile(path):
         raise BadAudio(path, "missing file" if not os.path.exists(path) else "not a regular file")
     frames, native_rate = _decode(path, seconds)

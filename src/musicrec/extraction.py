@@ -83,13 +83,21 @@ def extract(
         raise ValueError(f"rows has shape {rows.shape}; expected ({n_clips},), one per audio path")
     seconds = backbone.settings.seconds if seconds is None else seconds
     batch_size = backbone.settings.batch_size if batch_size is None else batch_size
-    workers = (backbone.settings.workers if backbone.settings.workers is not None else 1) if workers is None else workers
+    if workers is None:
+        workers = backbone.settings.workers if backbone.settings.workers is not None else 1
     if batch_size < 1 or workers < 0:
         raise ValueError(f"batch_size must be >= 1 and workers >= 0, got {batch_size} and {workers}")
 
     embeddings = np.full((n_clips, *backbone.output_shape), np.nan, dtype=np.float32)
     failures: list[tuple[int, str, str]] = []
-    bar = tqdm(total=n_clips, desc=f"extract {backbone.name}", unit="clip", file=sys.stderr, disable=not progress, mininterval=5)
+    bar = tqdm(
+        total=n_clips,
+        desc=f"extract {backbone.name}",
+        unit="clip",
+        file=sys.stderr,
+        disable=not progress,
+        mininterval=5,
+    )
 
     def fail(position: int, reason: str) -> None:
         failures.append((int(rows[position]), str(audio_paths[position]), reason))
@@ -161,7 +169,7 @@ def _embed_equal_length_batches(
 def _decode_in_order(
     load: Callable[[str], np.ndarray], paths: Sequence[str], workers: int, window: int
 ) -> Iterator[tuple[int, np.ndarray | BadAudio]]:
-    """Yield ``(position, clip or BadAudio)`` in input order, decoding up to ``window`` files ahead on ``workers`` threads."""
+    """Yield ``(position, clip or BadAudio)`` in input order; ``workers`` threads decode up to ``window`` files ahead."""
 
     def attempt(path: str) -> np.ndarray | BadAudio:
         try:
@@ -176,7 +184,10 @@ def _decode_in_order(
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
     try:
         upcoming = iter(enumerate(paths))
-        pending = collections.deque((position, pool.submit(attempt, path)) for position, path in itertools.islice(upcoming, max(window, workers)))
+        pending = collections.deque(
+            (position, pool.submit(attempt, path))
+            for position, path in itertools.islice(upcoming, max(window, workers))
+        )
         while pending:
             position, future = pending.popleft()
             for next_position, next_path in itertools.islice(upcoming, 1):
@@ -187,7 +198,9 @@ def _decode_in_order(
 
 
 def _failure_table(failures: list[tuple[int, str, str]]) -> pd.DataFrame:
-    table = pd.DataFrame(failures, columns=FAILURE_COLUMNS).astype({"row": "int64", "audio_path": "str", "reason": "str"})
+    table = pd.DataFrame(failures, columns=FAILURE_COLUMNS).astype(
+        {"row": "int64", "audio_path": "str", "reason": "str"}
+    )
     return table.sort_values("row", kind="stable").reset_index(drop=True)
 
 
@@ -198,7 +211,10 @@ def shard_slice(n_tracks: int, n_shards: int, shard: int) -> slice:
     end of a short list are empty.
     """
     if n_tracks < 0 or n_shards < 1 or not 0 <= shard < n_shards:
-        raise ValueError(f"shard {shard} of {n_shards} over {n_tracks} tracks: need n_tracks >= 0, n_shards >= 1, 0 <= shard < n_shards")
+        raise ValueError(
+            f"shard {shard} of {n_shards} over {n_tracks} tracks: "
+            "need n_tracks >= 0, n_shards >= 1, 0 <= shard < n_shards"
+        )
     base, extra = divmod(n_tracks, n_shards)
     start = shard * base + min(shard, extra)
     return slice(start, start + base + (shard < extra))
@@ -215,7 +231,10 @@ def merge_shards(shards: Sequence[np.ndarray], n_tracks: int | None = None) -> n
         raise ValueError("no shards to merge")
     for i, shard in enumerate(shards):
         if shard.dtype != np.float32 or shard.ndim < 2:
-            raise ValueError(f"shard {i} is {shard.dtype} of shape {shard.shape}; expected float32 of shape (rows, d) or (rows, layers, d)")
+            raise ValueError(
+                f"shard {i} is {shard.dtype} of shape {shard.shape}; "
+                "expected float32 of shape (rows, d) or (rows, layers, d)"
+            )
         if shard.shape[1:] != shards[0].shape[1:]:
             raise ValueError(f"shard {i} has per-track shape {shard.shape[1:]}, shard 0 has {shards[0].shape[1:]}")
     total = sum(len(shard) for shard in shards)
@@ -267,11 +286,15 @@ def merge_shard_metadata(metas: Sequence[Mapping[str, Any]], n_tracks: int) -> d
     expected_start = 0
     for i, meta in enumerate(metas):
         if meta["describe"] != first:
-            differing = sorted(key for key in set(first) | set(meta["describe"]) if first.get(key) != meta["describe"].get(key))
+            differing = sorted(
+                key for key in set(first) | set(meta["describe"]) if first.get(key) != meta["describe"].get(key)
+            )
             raise ValueError(f"shard {i} was extracted with different settings than shard 0: {differing}")
         start, stop = meta["rows"]
         if start != expected_start:
-            raise ValueError(f"shard {i} starts at row {start}; expected {expected_start} (shards must be contiguous, in order)")
+            raise ValueError(
+                f"shard {i} starts at row {start}; expected {expected_start} (shards must be contiguous, in order)"
+            )
         expected_start = stop
     if expected_start != n_tracks:
         raise ValueError(f"shards cover rows 0..{expected_start}; the catalogue has {n_tracks} tracks")

@@ -8,6 +8,7 @@ build paths from these templates; ``{backbone}``, ``{model}``, ``{part}`` and
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 DEMO_DIR = "demo"  # the generated Music4All / Onion look-alike
@@ -35,10 +36,16 @@ PLOT = "plots/{model}.png"
 EVALUATED_PARTS = ("val", "test")
 
 
+def fill(template: str, **fields: object) -> str:
+    """Fill the named fields of ``template``; the others stay ``{wildcards}``."""
+    return re.sub(
+        r"\{(\w+)\}", lambda m: str(fields[m.group(1)]) if m.group(1) in fields else m.group(0), template
+    )
+
+
 def under(root: str | Path, template: str, **fields: object) -> str:
-    """Join ``template`` (optionally formatted with ``fields``) onto ``root``."""
-    relative = template.format(**fields) if fields else template
-    return str(Path(root) / relative)
+    """``template`` with ``fields`` filled in, under the results ``root``."""
+    return str(Path(root) / fill(template, **fields))
 
 # The Music4All / Music4All-Onion files, as the data sets ship them; the demo
 # generator writes the same names so one code path reads both.

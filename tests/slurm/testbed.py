@@ -11,7 +11,7 @@ Usage (as root)::
 Every command is idempotent: running daemons are left alone, missing ones started.
 
 The cluster is one node, ``localhost`` (address 127.0.0.1), with two partitions, ``cpu``
-(the default) and ``gpu``, and two fake GPUs: gres entries pointing at dummy character
+(the default) and ``gpu``, and eight fake GPUs: gres entries pointing at dummy character
 devices, so GPU jobs schedule and get ``CUDA_VISIBLE_DEVICES``. Accounting runs through
 slurmdbd backed by its own MariaDB (unix socket only), so ``sacct`` works, which is what the
 Snakemake SLURM plugin uses to follow jobs; the account ``musicrec`` exists for root.
@@ -45,7 +45,7 @@ NODE_ADDR = "127.0.0.1"
 CTLD_PORT, SLURMD_PORT, DBD_PORT = 16817, 16818, 16819
 # The node advertises more than this machine may have: the scheduler only needs numbers
 # that fit the profile's requests; no cgroups enforce them (TaskPlugin=task/none).
-NODE_CPUS, NODE_MEMORY_MB, NODE_GPUS = 16, 256000, 2
+NODE_CPUS, NODE_MEMORY_MB, NODE_GPUS = 16, 256000, 8
 
 DEBIAN_PACKAGES = ["munge", "mariadb-server", "slurmctld", "slurmd", "slurmdbd", "slurm-client"]
 REQUIRED_PROGRAMS = ["munged", "mungekey", "mariadbd", "mariadb-install-db", "mariadb",
@@ -185,7 +185,8 @@ JobAcctGatherFrequency=30
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/backfill
-SchedulerParameters=batch_sched_delay=0
+# Start jobs as soon as they arrive; look for gaps to backfill every 2 s instead of 30.
+SchedulerParameters=batch_sched_delay=0,bf_interval=2
 DefMemPerCPU=1000
 GresTypes=gpu
 # The node's advertised CPUs, memory and GPUs are taken from here, not from the hardware.
@@ -234,9 +235,8 @@ StorageLoc=slurm_acct_db
 
 
 def gres_conf_text() -> str:
-    devices = " ".join(str(fake_gpu(i)) for i in range(NODE_GPUS))
     lines = [f"NodeName={NODE} Name=gpu File={fake_gpu(i)}" for i in range(NODE_GPUS)]
-    return "# Written by tests/slurm/testbed.py: fake GPUs (" + devices + ")\n" + "\n".join(lines) + "\n"
+    return "# Written by tests/slurm/testbed.py: fake GPUs on dummy devices\n" + "\n".join(lines) + "\n"
 
 
 def fake_gpu(index: int) -> Path:

@@ -60,7 +60,10 @@ def test_chunked_mean_of_a_clip_does_not_depend_on_its_batch_mates():
     np.testing.assert_allclose(together[1:2].numpy(), alone.numpy(), rtol=1e-6)
 
 
-@pytest.mark.parametrize("options, key", [({"weights": "huge"}, "'weights'"), ({"chunk_seconds": 0}, "'chunk_seconds'"), ({"pooling": "max"}, "'pooling'")])
+@pytest.mark.parametrize(
+    "options, key",
+    [({"weights": "huge"}, "'weights'"), ({"chunk_seconds": 0}, "'chunk_seconds'"), ({"pooling": "max"}, "'pooling'")],
+)
 def test_bad_options_are_refused_before_loading(options, key):
     with pytest.raises(ValueError, match=key):
         EncodecMaeBackbone("encodecmae", {"device": "cpu", **options})

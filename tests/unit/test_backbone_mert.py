@@ -42,10 +42,15 @@ def clips(n_clips=3, seconds=2.0, seed=0):
 
 
 def reference_hidden_states(backbone, audio):
-    """What the model itself returns for the normalised clips: the expected pooling source."""
+    """What the model itself returns for the normalised clips: the expected pooling source.
+
+    The last layer is ``last_hidden_state`` (transformers 5 records a pre-LN
+    encoder's last hidden state before its final norm; the plug-in does not).
+    """
     with torch.inference_mode():
         inputs = torch.from_numpy(zero_mean_unit_variance(audio))
-        return backbone.model(inputs, output_hidden_states=True).hidden_states
+        outputs = backbone.model(inputs, output_hidden_states=True)
+    return (*outputs.hidden_states[:-1], outputs.last_hidden_state)
 
 
 def test_default_is_mert_330m_at_24khz_with_1024_dims():
@@ -56,7 +61,8 @@ def test_default_is_mert_330m_at_24khz_with_1024_dims():
 
 
 def test_95m_reference_shape_is_768_wide():
-    backbone = MertBackbone("mert", {"weights": "m-a-p/MERT-v1-95M", "random_init": True, "model_config": {"num_hidden_layers": 1}, "device": "cpu"})
+    options = {"weights": "m-a-p/MERT-v1-95M", "random_init": True, "model_config": {"num_hidden_layers": 1}, "device": "cpu"}
+    backbone = MertBackbone("mert", options)
     assert backbone.output_shape == (768,)
     assert backbone.model.config.do_stable_layer_norm is False
 
@@ -134,6 +140,26 @@ class _DropsHiddenStates(torch.nn.Module):
         outputs = self.inner(**kwargs)
         outputs.hidden_states = None
         return outputs
+
+
+class _RecordsLastLayerBeforeNorm(torch.nn.Module):
+    """Like transformers 5.x on a pre-layer-norm encoder: hidden_states[-1] is not last_hidden_state."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.inner, self.config = model, model.config
+
+    def forward(self, **kwargs):
+        outputs = self.inner(**kwargs)
+        outputs.hidden_states = (*outputs.hidden_states[:-1], outputs.hidden_states[-1] + 100.0)
+        return outputs
+
+
+def test_last_layer_means_last_hidden_state_whatever_hidden_states_hold():
+    backbone = tiny_mert(layer="all")
+    expected = backbone.embed(clips(), np.arange(3))
+    backbone.model = _RecordsLastLayerBeforeNorm(backbone.model)
+    np.testing.assert_allclose(backbone.embed(clips(), np.arange(3)), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_missing_hidden_states_fail_loudly():

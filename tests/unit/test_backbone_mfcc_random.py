@@ -54,7 +54,12 @@ def test_mfcc_options_set_the_size_and_are_recorded():
 
 @pytest.mark.parametrize(
     "options, message",
-    [({"n_mfcc": 200}, "'n_mfcc'"), ({"n_fft": 0}, "'n_fft'"), ({"dim": 3}, "unknown option"), ({"device": "cuda"}, "'device'")],
+    [
+        ({"n_mfcc": 200}, "'n_mfcc'"),
+        ({"n_fft": 0}, "'n_fft'"),
+        ({"dim": 3}, "unknown option"),
+        ({"device": "cuda"}, "'device'"),
+    ],
 )
 def test_bad_mfcc_options_are_named(options, message):
     with pytest.raises(ValueError, match=message) as error:

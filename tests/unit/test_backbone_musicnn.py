@@ -23,6 +23,9 @@ from musicrec.extraction import extract
 
 SAMPLE_RATE = 22050
 
+# The stock extractor builds its graph with tf.compat.v1.layers, each of which warns that it is deprecated.
+pytestmark = pytest.mark.filterwarnings(r"ignore:`tf\.(layers|keras)\..*` is deprecated:UserWarning")
+
 
 def music_like(seconds: float, seed: int, root_hz: float = 220.0) -> np.ndarray:
     """A few seconds of chords with harmonics, note envelopes and noise hits, peaking at 0.9."""
@@ -56,7 +59,7 @@ def clip_path(tmp_path_factory):
 
 
 class _CastsFloat16LikeNumPy1(np.ndarray):
-    """A mel spectrogram whose ``astype(float16)`` yields float16-rounded values as float32, as NumPy 1's promotion did."""
+    """A mel spectrogram whose ``astype(float16)`` gives float16-rounded values in float32, as NumPy 1 promoted."""
 
     def astype(self, dtype, *args, **kwargs):
         plain = np.asarray(self)
@@ -72,7 +75,9 @@ def stock_features(monkeypatch, path: str, numpy1_log_mel: bool, one_run: bool) 
     with monkeypatch.context() as patch:
         if numpy1_log_mel:
             melspectrogram = librosa.feature.melspectrogram
-            patch.setattr(librosa.feature, "melspectrogram", lambda **kw: melspectrogram(**kw).view(_CastsFloat16LikeNumPy1))
+            patch.setattr(
+                librosa.feature, "melspectrogram", lambda **kw: melspectrogram(**kw).view(_CastsFloat16LikeNumPy1)
+            )
         if one_run:
             patch.setattr(configuration, "BATCH_SIZE", 10_000)
         with np.errstate(over="ignore"):
@@ -98,7 +103,8 @@ def test_embedding_equals_the_stock_pipeline_with_its_defects_neutralised(backbo
 
 
 @pytest.mark.parametrize(
-    "layer, pooling, dim", [("taggram", "mean", 50), ("mean_pool", "mean", 753), ("max_pool", "max", 753), ("penultimate", "max", 200)]
+    "layer, pooling, dim",
+    [("taggram", "mean", 50), ("mean_pool", "mean", 753), ("max_pool", "max", 753), ("penultimate", "max", 200)],
 )
 def test_other_layers_and_poolings_equal_the_stock_features(clip_path, stock_reference, layer, pooling, dim):
     options = {"plugin": "musicnn", "layer": layer, "pooling": pooling, "device": "cpu"}

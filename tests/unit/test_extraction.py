@@ -65,10 +65,14 @@ def audio_files(tmp_path):
 
 def test_batches_hold_equal_length_clips_and_match_one_by_one(audio_files):
     backbone = RecordingMfcc("mfcc", {"n_mfcc": 13})
-    embeddings, failures = extract(backbone, audio_files, rows=np.arange(100, 107), batch_size=2, workers=3, progress=False)
+    embeddings, failures = extract(
+        backbone, audio_files, rows=np.arange(100, 107), batch_size=2, workers=3, progress=False
+    )
     assert embeddings.shape == (7, 26) and embeddings.dtype == np.float32
     assert all(len(shape) == 2 and shape[0] <= 2 for shape in backbone.batch_shapes)
-    assert sorted(shape[1] for shape in backbone.batch_shapes) == sorted([int(1.5 * RATE), int(2.0 * RATE), int(2.5 * RATE)])
+    assert sorted(shape[1] for shape in backbone.batch_shapes) == sorted(
+        [int(1.5 * RATE), int(2.0 * RATE), int(2.5 * RATE)]
+    )
     assert failures["row"].tolist() == [102, 105]
     assert failures["reason"].tolist()[0] == "missing file" and failures["reason"].tolist()[1].startswith("silent")
     assert failures["audio_path"].tolist() == [audio_files[2], audio_files[5]]
@@ -103,7 +107,9 @@ class PoisonedRandom(RandomBackbone):
 
 
 def test_non_finite_embeddings_become_failures():
-    embeddings, failures = extract(PoisonedRandom("random", {"seed": 1, "dim": 4}), ["a", "b", "c", "d", "e"], progress=False)
+    embeddings, failures = extract(
+        PoisonedRandom("random", {"seed": 1, "dim": 4}), ["a", "b", "c", "d", "e"], progress=False
+    )
     assert failures["row"].tolist() == [3] and failures["reason"].tolist() == [NON_FINITE_REASON]
     assert np.isnan(embeddings[3]).all() and np.isfinite(np.delete(embeddings, 3, axis=0)).all()
 
@@ -116,6 +122,52 @@ class WrongShape(RandomBackbone):
 def test_a_wrong_output_shape_stops_the_loop():
     with pytest.raises(RuntimeError, match=r"shape \(2, 3\), expected \(2, 4\)"):
         extract(WrongShape("random", {"seed": 1, "dim": 4}), ["a", "b"], progress=False)
+
+
+class TwoLayerRandom(RandomBackbone):
+    """Multi-layer output: the random vector of each row, split into two 'layers'."""
+
+    @property
+    def output_shape(self):
+        return (2, self.dim // 2)
+
+    def embed(self, audio, rows):
+        return super().embed(audio, rows).reshape(len(rows), 2, self.dim // 2)
+
+
+def test_multi_layer_embeddings_keep_their_layer_axis():
+    backbone = TwoLayerRandom("random_layers", {"plugin": "random", "seed": 2, "dim": 6})
+    embeddings, _ = extract(backbone, ["a", "b", "c"], progress=False)
+    assert embeddings.shape == (3, 2, 3)
+    assert backbone.describe()["output_shape"] == [2, 3] and backbone.describe()["dim"] == 3
+    np.testing.assert_array_equal(merge_shards([embeddings[:1], embeddings[1:]], 3), embeddings)
+
+
+@pytest.mark.parametrize(
+    "options, key",
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"seconds": -1}, "seconds"),
+        ({"seconds": "30"}, "seconds"),
+        ({"workers": -1}, "workers"),
+        ({"device": "tpu"}, "device"),
+        ({"precision": "fp16"}, "precision"),
+        ({"sample_rate": 0}, "sample_rate"),
+        ({"seed": -3}, "seed"),
+    ],
+)
+def test_common_options_are_validated(options, key):
+    with pytest.raises(ValueError, match=f"backbone 'mfcc' \\(plug-in 'mfcc'\\): option '{key}'"):
+        load_backbone("mfcc", options)
+
+
+def test_common_options_reach_the_backbone():
+    backbone = load_backbone(
+        "mfcc", {"seconds": 10, "batch_size": 3, "workers": 0, "device": "cpu", "precision": "fp32", "shards": 4}
+    )
+    assert backbone.settings.seconds == 10.0 and backbone.settings.batch_size == 3 and backbone.settings.workers == 0
+    assert backbone.precision == "fp32" and backbone.describe()["seconds"] == 10.0
 
 
 @pytest.mark.parametrize("n_tracks, n_shards", [(10, 3), (7, 7), (2, 4), (0, 2), (56512, 8)])
@@ -156,7 +208,9 @@ def test_shard_metadata_must_agree_and_tile():
 
 
 def test_fail_policy_names_tracks_and_reasons():
-    failures = pd.DataFrame({"track_idx": [4, 9], "track_id": ["t04", "t09"], "reason": ["missing file", "silent: peak 0"]})
+    failures = pd.DataFrame(
+        {"track_idx": [4, 9], "track_id": ["t04", "t09"], "reason": ["missing file", "silent: peak 0"]}
+    )
     apply_bad_audio_policy(failures, "skip", "musicnn")
     apply_bad_audio_policy(failures.iloc[:0], "fail", "musicnn")
     with pytest.raises(BadAudioError, match="2 track") as error:
@@ -232,7 +286,9 @@ def extract_shards(tmp_path, monkeypatch, catalogue, options, policy, n_shards=2
             monkeypatch,
             input=Namedlist(catalogue=catalogue),
             output=Namedlist(embeddings=out["npy"], failures=out["failed.tsv"], meta=out["json"]),
-            params=Namedlist(backbone="mfcc_small", options=options, shard=shard, shards=n_shards, on_bad_audio=policy, seed=5),
+            params=Namedlist(
+                backbone="mfcc_small", options=options, shard=shard, shards=n_shards, on_bad_audio=policy, seed=5
+            ),
             log=Namedlist(log=out["log"]),
         )
         outputs.append(out)

@@ -157,14 +157,15 @@ def test_device_and_freezing_helpers():
 def test_determinism_same_seed_same_losses_and_recommendations():
     embeddings, train_frame, val_frame, test_frame = planted_listening()
     runs = [
-        fit_shallow(embeddings, train_frame, val_frame, test_frame, FAST_SHALLOW, "embedding", seed=5, progress=False)
+        fit_shallow(embeddings, train_frame, val_frame, test_frame, FAST_SHALLOW, "embedding", seed=5, device="cpu",
+                    progress=False)
         for _ in range(2)
     ]
     curves = [run.training.history.drop(columns="seconds") for run in runs]
     pd.testing.assert_frame_equal(curves[0], curves[1])
     pd.testing.assert_frame_equal(runs[0].recommendations, runs[1].recommendations)
     bert = [
-        fit_bert4rec(embeddings, train_frame, val_frame, test_frame, FAST_BERT, seed=5, progress=False)
+        fit_bert4rec(embeddings, train_frame, val_frame, test_frame, FAST_BERT, seed=5, device="cpu", progress=False)
         for _ in range(2)
     ]
     pd.testing.assert_frame_equal(

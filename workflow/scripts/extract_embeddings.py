@@ -17,7 +17,9 @@ params = snakemake.params
 catalogue = pd.read_parquet(snakemake.input.catalogue, columns=["track_id", "audio_path"])
 track_ids = catalogue["track_id"].astype(str)
 if not (track_ids.is_unique and track_ids.is_monotonic_increasing):
-    raise ValueError(f"{snakemake.input.catalogue}: track_id must be unique and sorted (row i = track i of trackid_sorted.csv)")
+    raise ValueError(
+        f"{snakemake.input.catalogue}: track_id must be unique and sorted (row i = track i of trackid_sorted.csv)"
+    )
 
 # The block's own seed, if any, wins over the global one.
 options = {"seed": int(params.seed), **dict(params.options)}
@@ -25,11 +27,16 @@ backbone = load_backbone(params.backbone, options)
 rows = shard_slice(len(catalogue), int(params.shards), int(params.shard))
 workers = backbone.settings.workers if backbone.settings.workers is not None else int(snakemake.threads)
 description = backbone.describe()
-print(f"backbone {params.backbone}, shard {params.shard} of {params.shards}: rows {rows.start}..{rows.stop - 1}", file=sys.stderr)
+print(
+    f"backbone {params.backbone}, shard {params.shard} of {params.shards}: rows {rows.start}..{rows.stop - 1}",
+    file=sys.stderr,
+)
 print(json.dumps(description, indent=2), file=sys.stderr)
 
 shard = catalogue.iloc[rows]
-embeddings, failures = extract(backbone, shard["audio_path"].tolist(), rows=np.arange(rows.start, rows.stop), workers=workers)
+embeddings, failures = extract(
+    backbone, shard["audio_path"].tolist(), rows=np.arange(rows.start, rows.stop), workers=workers
+)
 failures = pd.DataFrame(
     {"track_idx": failures["row"], "track_id": track_ids.to_numpy()[failures["row"]], "reason": failures["reason"]}
 )

@@ -26,7 +26,9 @@ n_tracks = len(pd.read_parquet(snakemake.input.catalogue, columns=["track_id"]))
 metas = [json.loads(Path(path).read_text()) for path in meta_paths]
 description = merge_shard_metadata(metas, n_tracks)
 embeddings = merge_shards([np.load(path) for path in shard_paths], n_tracks)
-failures = pd.concat([pd.read_csv(path, sep="\t", dtype={"track_id": str}) for path in failure_paths], ignore_index=True)
+failures = pd.concat(
+    [pd.read_csv(path, sep="\t", dtype={"track_id": str}) for path in failure_paths], ignore_index=True
+)
 
 failed_rows = np.flatnonzero(np.isnan(embeddings).any(axis=tuple(range(1, embeddings.ndim))))
 if not np.array_equal(failed_rows, np.sort(failures["track_idx"].to_numpy())):

@@ -25,12 +25,18 @@ Writing a plug-in
    the clips' row indices in the full track list (``trackid_sorted.csv``);
    audio models ignore them, the random baseline uses nothing else (for it,
    ``needs_audio`` is False and ``audio`` is None). Return
-   ``(B, *output_shape)`` float32. Pool over time inside ``embed``.
+   ``(B, *output_shape)`` float32. Pool over time inside ``embed``. ``B`` may
+   be smaller than ``batch_size`` (the last clips of a length); ``embed`` is
+   only ever called from one thread. Non-finite output rows are recorded as
+   failures by the loop, so never replace them silently.
 5. ``describe_model()``: the provenance the sidecar needs to reproduce the
    embedding: at least ``weights`` (an id or path, None if no weights),
    ``layer`` and ``pooling``; add checksums, versions, preprocessing.
-6. Register it in ``musicrec/backbones/__init__.py``:
-   ``"name": "musicrec.backbones.<module>:<Class>"``.
+6. If it holds resources (sessions, GPU memory), free them in ``close()``;
+   backbones are context managers.
+7. Register it in ``musicrec/backbones/__init__.py``:
+   ``"name": "musicrec.backbones.<module>:<Class>"``, and give it an env
+   ``envs/<plugin>.yaml`` (the workflow picks the env by plug-in name).
 
 Common config keys (all optional) are listed in :data:`COMMON_OPTIONS`;
 ``device`` and ``precision`` values a plug-in cannot honour are errors, never
@@ -40,6 +46,7 @@ silently ignored.
 from __future__ import annotations
 
 import abc
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -57,7 +64,7 @@ COMMON_OPTIONS = {
     "resources": "cluster resources of the extraction jobs (read by the workflow)",
     "seconds": "length in seconds of the clip cropped from the start of each track",
     "batch_size": "clips per embed() call",
-    "sample_rate": "override the rate (Hz) the plug-in resamples to; a compatibility switch",
+    "sample_rate": "override the plug-in's rate (Hz); a compatibility switch, e.g. to reproduce a paper's wrong rate",
     "device": f"one of {DEVICES}",
     "precision": f"one of {PRECISIONS}; 'auto' is the plug-in's native precision",
     "workers": "audio-decoding threads (0: decode in the calling thread; default: the job's threads)",
@@ -115,7 +122,8 @@ class Backbone(abc.ABC):
                 f"expected common keys {sorted(COMMON_OPTIONS)} or plug-in keys {sorted(self.plugin_options)}"
             )
         self.settings = self._common_settings(options)
-        self.params = {key: options.get(key, default) for key, default in self.plugin_options.items()}
+        # Defaults are copied so that a plug-in editing its params never edits the class-wide defaults.
+        self.params = {key: options.get(key, copy.deepcopy(default)) for key, default in self.plugin_options.items()}
         sample_rate = options.get("sample_rate", self.default_sample_rate)
         if self.needs_audio:
             sample_rate = self._check_positive_int("sample_rate", sample_rate)
@@ -177,7 +185,9 @@ class Backbone(abc.ABC):
 
     def option_error(self, key: str, value: Any, expected: str) -> ValueError:
         """A ValueError naming this backbone, the option and what was expected."""
-        return ValueError(f"backbone {self.name!r} (plug-in {self.plugin!r}): option {key!r} = {value!r}; expected {expected}")
+        return ValueError(
+            f"backbone {self.name!r} (plug-in {self.plugin!r}): option {key!r} = {value!r}; expected {expected}"
+        )
 
     def _common_settings(self, options: Mapping[str, Any]) -> ExtractionSettings:
         seconds = options.get("seconds", DEFAULT_SECONDS)
@@ -185,7 +195,9 @@ class Backbone(abc.ABC):
             raise self.option_error("seconds", seconds, "a positive number of seconds")
         seconds = float(seconds)
         if self.needs_audio and seconds < self.min_seconds:
-            raise self.option_error("seconds", seconds, f"at least {self.min_seconds:g} s, the shortest clip {self.plugin} can embed")
+            raise self.option_error(
+                "seconds", seconds, f"at least {self.min_seconds:g} s, the shortest clip {self.plugin} can embed"
+            )
         batch_size = self._check_positive_int("batch_size", options.get("batch_size", self.default_batch_size))
         workers = options.get("workers")
         if workers is not None and (not _is_int(workers) or workers < 0):
@@ -195,7 +207,9 @@ class Backbone(abc.ABC):
             raise self.option_error("device", device, f"one of {self.devices} (what {self.plugin} supports)")
         precision = options.get("precision", "auto")
         if precision != "auto" and precision not in self.precisions:
-            raise self.option_error("precision", precision, f"'auto' or one of {self.precisions} (what {self.plugin} supports)")
+            raise self.option_error(
+                "precision", precision, f"'auto' or one of {self.precisions} (what {self.plugin} supports)"
+            )
         seed = options.get("seed")
         if seed is not None and (not _is_int(seed) or seed < 0):
             raise self.option_error("seed", seed, "a non-negative integer")

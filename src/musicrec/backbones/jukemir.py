@@ -127,7 +127,7 @@ class JukemirBackbone(TorchBackbone):
     def describe_model(self) -> dict[str, Any]:
         torch = import_torch()
         return {
-            "weights": self.params["weights"] or "jukemirlib default cache (~/.cache/jukemirlib): Jukebox 5B vqvae + prior_level_2",
+            "weights": self.params["weights"] or "jukemirlib's default cache ~/.cache/jukemirlib (Jukebox 5B)",
             "layer": self.layers[0] if self.single_layer else self.layers,
             "pooling": "mean over tokens (jukemirlib meanpool)",
             "input": f"peak-normalised, first {self.params['context_seconds']:g} s (at most 8192 tokens = 23.8 s)",

@@ -119,5 +119,8 @@ class MertBackbone(Wav2Vec2FamilyBackbone):
         return transformers.AutoModel.from_pretrained(weights, revision=revision, trust_remote_code=True)
 
     def describe_model(self) -> dict[str, Any]:
-        loader = "random init (HubertModel)" if self.params["random_init"] else choose_loader(self.params["loader"], self.params["weights"])
+        if self.params["random_init"]:
+            loader = "random init (HubertModel)"
+        else:
+            loader = choose_loader(self.params["loader"], self.params["weights"])
         return {**super().describe_model(), "loader": loader}

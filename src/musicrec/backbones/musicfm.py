@@ -96,7 +96,9 @@ class MusicFmBackbone(TorchBackbone):
             # One value per frame only lines up across tracks when every clip has the same length.
             self.min_seconds = self.settings.seconds
         model_class = import_musicfm_class(params["code_dir"])
-        self.model = model_class(is_flash=bool(params["flash"]), stat_path=str(params["stats"]), model_path=str(params["weights"]))
+        self.model = model_class(
+            is_flash=bool(params["flash"]), stat_path=str(params["stats"]), model_path=str(params["weights"])
+        )
         self.model.eval().to(self.device)
         self._shape = self._measure_output_shape()
 

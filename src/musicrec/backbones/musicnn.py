@@ -38,6 +38,7 @@ from __future__ import annotations
 import os
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"  # before TensorFlow loads Keras; see the module docstring
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's C++ INFO lines flood job logs; warnings stay
 
 import hashlib  # noqa: E402
 import importlib.metadata  # noqa: E402
@@ -59,13 +60,10 @@ WEIGHTS = {"MSD_musicnn": len(musicnn_config.MSD_LABELS), "MTT_musicnn": len(mus
 
 PATCH_SECONDS = 3.0  # the models were trained on 3-s inputs (musicnn's input_length)
 # musicnn's own seconds -> frames conversion: 187 frames at 16 kHz, hop 256
-PATCH_FRAMES = (
-    int(
-        librosa.time_to_frames(
-            PATCH_SECONDS, sr=musicnn_config.SR, n_fft=musicnn_config.FFT_SIZE, hop_length=musicnn_config.FFT_HOP
-        )
+PATCH_FRAMES = 1 + int(
+    librosa.time_to_frames(
+        PATCH_SECONDS, sr=musicnn_config.SR, n_fft=musicnn_config.FFT_SIZE, hop_length=musicnn_config.FFT_HOP
     )
-    + 1
 )
 
 # Layers with one vector per patch (musicnn's feature names; taggram = sigmoid of the tag logits).
@@ -99,13 +97,13 @@ def log_mel_spectrogram(audio: np.ndarray) -> np.ndarray:
 
 
 def patch_count(n_samples: int) -> int:
-    """Number of non-overlapping 3-s patches in a 16-kHz clip of ``n_samples``; the remainder is dropped, as musicnn does."""
+    """Non-overlapping 3-s patches in a 16-kHz clip of ``n_samples``; the remainder is dropped, as musicnn does."""
     n_frames = 1 + n_samples // musicnn_config.FFT_HOP
     return max(0, (n_frames - PATCH_FRAMES) // PATCH_FRAMES + 1)
 
 
 class MusicnnBackbone(Backbone):
-    """MusicNN features of 16-kHz clips, pooled over 3-s patches; options ``weights``, ``layer``, ``pooling``, ``patch_batch``."""
+    """MusicNN features of 16-kHz clips pooled over 3-s patches; options weights, layer, pooling, patch_batch."""
 
     plugin = "musicnn"
     default_sample_rate = musicnn_config.SR
@@ -120,14 +118,20 @@ class MusicnnBackbone(Backbone):
         super().__init__(name, options)
         params = self.params
         if params["weights"] not in WEIGHTS:
-            raise self.option_error("weights", params["weights"], f"one of {sorted(WEIGHTS)} (the checkpoints in the musicnn wheel)")
+            raise self.option_error(
+                "weights", params["weights"], f"one of {sorted(WEIGHTS)} (the checkpoints in the musicnn wheel)"
+            )
         if params["layer"] not in LAYERS:
             raise self.option_error("layer", params["layer"], f"one of {LAYERS}")
         if params["pooling"] not in POOLINGS:
             raise self.option_error("pooling", params["pooling"], f"one of {POOLINGS}")
         params["patch_batch"] = self._check_positive_int("patch_batch", params["patch_batch"])
         if self.sample_rate != musicnn_config.SR:
-            raise self.option_error("sample_rate", self.sample_rate, f"{musicnn_config.SR}: the weights were trained on 16-kHz mel spectrograms")
+            raise self.option_error(
+                "sample_rate",
+                self.sample_rate,
+                f"{musicnn_config.SR}: the weights were trained on 16-kHz mel spectrograms",
+            )
         if self.settings.device == "cuda" and not tf.config.list_physical_devices("GPU"):
             raise RuntimeError(f"backbone {self.name!r}: device 'cuda' requested but TensorFlow sees no GPU")
         self.checkpoint = str(Path(musicnn.__file__).parent / params["weights"]) + os.sep
@@ -146,12 +150,18 @@ class MusicnnBackbone(Backbone):
         n_clips, n_samples = audio.shape
         n_patches = patch_count(n_samples)
         if n_patches == 0:
-            raise ValueError(f"backbone {self.name!r}: clips of {n_samples / musicnn_config.SR:.2f} s are shorter than one {PATCH_SECONDS:g}-s patch")
+            raise ValueError(
+                f"backbone {self.name!r}: clips of {n_samples / musicnn_config.SR:.2f} s "
+                f"are shorter than one {PATCH_SECONDS:g}-s patch"
+            )
         log_mel = log_mel_spectrogram(audio)[:, : n_patches * PATCH_FRAMES]
         patches = log_mel.reshape(n_clips * n_patches, PATCH_FRAMES, musicnn_config.N_MELS)
         step = self.params["patch_batch"]
         features = np.concatenate(
-            [self._session.run(self._features, {self._patches: patches[start : start + step]}) for start in range(0, len(patches), step)]
+            [
+                self._session.run(self._features, {self._patches: patches[start : start + step]})
+                for start in range(0, len(patches), step)
+            ]
         ).reshape(n_clips, n_patches, self._dim)
         pooled = features.mean(axis=1) if self.params["pooling"] == "mean" else features.max(axis=1)
         return pooled.astype(np.float32)
@@ -162,7 +172,10 @@ class MusicnnBackbone(Backbone):
             "weights_path": self.checkpoint,
             "weights_sha256": self._weights_sha256,
             "layer": self.params["layer"],
-            "pooling": f"{self.params['pooling']} over non-overlapping {PATCH_SECONDS:g}-s patches ({PATCH_FRAMES} frames), remainder dropped",
+            "pooling": (
+                f"{self.params['pooling']} over non-overlapping {PATCH_SECONDS:g}-s patches "
+                f"({PATCH_FRAMES} frames), remainder dropped"
+            ),
             "input": (
                 f"log10(10000 * float16(mel) + 1) in float32; mel: {musicnn_config.N_MELS} bands, "
                 f"n_fft {musicnn_config.FFT_SIZE}, hop {musicnn_config.FFT_HOP} at {musicnn_config.SR} Hz"
@@ -178,7 +191,9 @@ class MusicnnBackbone(Backbone):
         """``(session, patches placeholder, feature tensor)`` of the inference graph over ``weights``."""
         graph = tf.Graph()
         with graph.as_default():
-            patches = tf.compat.v1.placeholder(tf.float32, [None, PATCH_FRAMES, musicnn_config.N_MELS], name="log_mel_patches")
+            patches = tf.compat.v1.placeholder(
+                tf.float32, [None, PATCH_FRAMES, musicnn_config.N_MELS], name="log_mel_patches"
+            )
             features = inference_graph(patches, weights, self.params["layer"])
         config = tf.compat.v1.ConfigProto()
         config.gpu_options.allow_growth = True  # take GPU memory as needed, not all of it up front
@@ -225,7 +240,9 @@ def _verify_restored(values: dict[str, np.ndarray], checkpoint: str) -> None:
     reader = tf.compat.v1.train.NewCheckpointReader(checkpoint)
     for name, value in values.items():
         if not reader.has_tensor(name):
-            raise RuntimeError(f"musicnn checkpoint {checkpoint} has no variable {name!r}: wrong weights for this architecture")
+            raise RuntimeError(
+                f"musicnn checkpoint {checkpoint} has no variable {name!r}: wrong weights for this architecture"
+            )
         stored = reader.get_tensor(name)
         if stored.shape != value.shape or not np.array_equal(stored, value):
             raise RuntimeError(
@@ -237,8 +254,16 @@ def _verify_restored(values: dict[str, np.ndarray], checkpoint: str) -> None:
 # musicnn's layers, as (conv, batch norm) variable scopes in the order define_model creates them.
 _INPUT_NORM = "batch_normalization"
 _TIMBRAL = [("conv2d", "batch_normalization_1"), ("conv2d_1", "batch_normalization_2")]  # kernels 7x38, 7x67
-_TEMPORAL = [("conv2d_2", "batch_normalization_3"), ("conv2d_3", "batch_normalization_4"), ("conv2d_4", "batch_normalization_5")]
-_MIDEND = [("conv2d_5", "batch_normalization_6"), ("conv2d_6", "batch_normalization_7"), ("conv2d_7", "batch_normalization_8")]
+_TEMPORAL = [
+    ("conv2d_2", "batch_normalization_3"),
+    ("conv2d_3", "batch_normalization_4"),
+    ("conv2d_4", "batch_normalization_5"),
+]
+_MIDEND = [
+    ("conv2d_5", "batch_normalization_6"),
+    ("conv2d_6", "batch_normalization_7"),
+    ("conv2d_7", "batch_normalization_8"),
+]
 _POOL_NORM, _DENSE, _DENSE_NORM, _OUTPUT = "batch_normalization_9", "dense", "batch_normalization_10", "dense_1"
 _BATCH_NORM_EPSILON = 1e-3  # tf.compat.v1.layers.batch_normalization's default, which musicnn uses
 
@@ -280,7 +305,9 @@ def inference_graph(patches: tf.Tensor, weights: dict[str, np.ndarray], layer: s
 
     def mid_block(x: tf.Tensor, conv: str, bn: str) -> tf.Tensor:
         """``(P, T, C, 1)`` -> conv over time (all C at once) -> ReLU -> batch norm -> ``(P, T, filters, 1)``."""
-        activated = tf.nn.relu(tf.nn.conv2d(pad_time(x), weights[f"{conv}/kernel"], 1, "VALID") + weights[f"{conv}/bias"])
+        activated = tf.nn.relu(
+            tf.nn.conv2d(pad_time(x), weights[f"{conv}/kernel"], 1, "VALID") + weights[f"{conv}/bias"]
+        )
         return tf.transpose(norm(activated, bn), [0, 1, 3, 2])
 
     normalized = norm(tf.expand_dims(patches, 3), _INPUT_NORM)  # (P, 187, 96, 1)
@@ -298,8 +325,12 @@ def inference_graph(patches: tf.Tensor, weights: dict[str, np.ndarray], layer: s
     max_pool, mean_pool = tf.reduce_max(midend, axis=1), tf.reduce_mean(midend, axis=1)  # (P, 753, 1) each
     if layer in ("max_pool", "mean_pool"):
         return tf.squeeze(max_pool if layer == "max_pool" else mean_pool, [2])
-    pooled = norm(tf.reshape(tf.concat([max_pool, mean_pool], axis=2), [-1, 2 * 753]), _POOL_NORM)  # max/mean interleaved
-    penultimate = norm(tf.nn.relu(tf.matmul(pooled, weights[f"{_DENSE}/kernel"]) + weights[f"{_DENSE}/bias"]), _DENSE_NORM)
+    pooled = norm(
+        tf.reshape(tf.concat([max_pool, mean_pool], axis=2), [-1, 2 * 753]), _POOL_NORM
+    )  # max/mean interleaved
+    penultimate = norm(
+        tf.nn.relu(tf.matmul(pooled, weights[f"{_DENSE}/kernel"]) + weights[f"{_DENSE}/bias"]), _DENSE_NORM
+    )
     if layer == "penultimate":
         return penultimate
     return tf.nn.sigmoid(tf.matmul(penultimate, weights[f"{_OUTPUT}/kernel"]) + weights[f"{_OUTPUT}/bias"])

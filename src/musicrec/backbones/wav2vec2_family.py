@@ -20,7 +20,8 @@ with ``output_hidden_states=True``. One clip's path through
 
 Hidden-state index 0 is the transformer's input (the projected convolutional
 features plus the positional convolution); index ``i`` is the output of
-transformer layer ``i``; the last index equals ``last_hidden_state``.
+transformer layer ``i``; the last index is ``last_hidden_state`` (see
+:func:`checked_hidden_states` for why that is enforced).
 
 Loading: ``weights`` is a Hugging Face hub id or a local directory in the hub
 layout. ``random_init: true`` instead builds the same architecture from a
@@ -44,7 +45,6 @@ from musicrec.pooling import (
     resolve_layers,
     split_into_windows,
     time_mean,
-    window_starts,
 )
 
 # Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm adds this to the variance.
@@ -67,11 +67,17 @@ def zero_mean_unit_variance(inputs: np.ndarray) -> np.ndarray:
 
 
 def checked_hidden_states(outputs: Any, expected: int, model_label: str) -> tuple[Any, ...]:
-    """The ``hidden_states`` of a transformers model output, or a loud error.
+    """The per-layer outputs of a transformers model, the last one being ``last_hidden_state``.
 
     ``expected`` is ``num_hidden_layers + 1``. Raises RuntimeError when the model
     returned no hidden states although they were requested (the failure mode
     of MERT-v1-330M's remote code under transformers 5.x) or a different number.
+
+    The last entry is replaced by ``outputs.last_hidden_state``. Under
+    transformers 4.x they are the same tensor; under 5.x (seen with 5.17) the
+    last hidden state of a pre-layer-norm encoder (``do_stable_layer_norm``,
+    e.g. MERT-v1-330M) is recorded *before* the encoder's final layer norm, so
+    "the last layer" would silently change meaning with the library version.
     """
     hidden = getattr(outputs, "hidden_states", None)
     if hidden is None or len(hidden) == 0:
@@ -86,7 +92,7 @@ def checked_hidden_states(outputs: Any, expected: int, model_label: str) -> tupl
             f"{model_label} returned {len(hidden)} hidden states; its config promises {expected} "
             "(num_hidden_layers + 1), so layer indices would be wrong"
         )
-    return tuple(hidden)
+    return (*hidden[:-1], outputs.last_hidden_state)
 
 
 class Wav2Vec2FamilyBackbone(TorchBackbone):
@@ -211,10 +217,6 @@ class Wav2Vec2FamilyBackbone(TorchBackbone):
         if window_seconds < self.min_seconds:
             raise self.option_error("window_seconds", window_seconds, f"at least {self.min_seconds:g} s")
         return window
-
-    def windows_per_clip(self, n_samples: int) -> int:
-        """How many model inputs one clip of ``n_samples`` becomes (1 without windowing)."""
-        return len(window_starts(n_samples, self.window_samples))
 
 
 # Plug-in keys shared by every wav2vec2-family backbone; subclasses override defaults.

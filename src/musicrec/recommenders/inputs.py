@@ -224,7 +224,8 @@ def prepare_interactions(
     train_item = train_kept["track_idx"].to_numpy().astype(np.int64)
     # The contract already sorts this way; re-sorting (by the user *index*) makes the
     # per-user offsets and the sequences' order independent of the id column's dtype.
-    order = np.lexsort((train_item, train_kept["timestamp"].to_numpy(), train_user))
+    keys = pd.DataFrame({"user": train_user, "time": train_kept["timestamp"].to_numpy(), "item": train_item})
+    order = keys.sort_values(["user", "time", "item"], kind="stable").index.to_numpy()
     return Interactions(
         user_ids=user_ids,
         train_user=train_user[order],

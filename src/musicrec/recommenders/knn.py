@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from musicrec.recommenders.retrieval import top_n_excluding_seen
+from musicrec.recommenders.retrieval import recommendations_frame, top_n_excluding_seen
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
@@ -72,15 +72,7 @@ def recommend_knn(
     )
     profiles = l2_normalise(mean_item_profiles(seen, item_vectors, usable_items))
     items = l2_normalise(np.where(usable_items[:, None], item_vectors, 0.0))
-    indices, scores = top_n_excluding_seen(profiles, items, seen, top_n, excluded_items=~usable_items)
-    # Retrieval returns each user's results left-packed, padded with -1.
-    valid = indices >= 0
-    ranks = np.broadcast_to(np.arange(1, indices.shape[1] + 1, dtype=np.int32), indices.shape)
-    return pd.DataFrame(
-        {
-            "user_id": np.repeat(user_index.to_numpy(), valid.sum(axis=1)),
-            "rank": ranks[valid],
-            "track_idx": indices[valid].astype(np.int64),
-            "score": scores[valid].astype(np.float32),
-        }
+    indices, scores = top_n_excluding_seen(
+        profiles, items, seen, top_n, excluded_items=np.flatnonzero(~usable_items)
     )
+    return recommendations_frame(user_index.to_numpy(), indices, scores)

@@ -92,6 +92,7 @@ def options_from_mapping(cls: type, options: Mapping[str, Any] | None, source: s
             "int": isinstance(value, (int, np.integer)) and not isinstance(value, bool),
             "float": isinstance(value, (int, float, np.number)) and not isinstance(value, bool),
             "str": isinstance(value, str),
+            "list": isinstance(value, (list, tuple)),
         }.get(expected.split(" ")[0], True)
         if not valid:
             raise InputError(f"{source}: option {name} = {value!r} should be of type {expected}")
