@@ -3,19 +3,19 @@
 
 rule generate_demo:
     output:
-        information=out(paths.DEMO_DIR + "/" + paths.MUSIC4ALL_INFORMATION),
-        genres=out(paths.DEMO_DIR + "/" + paths.MUSIC4ALL_GENRES),
-        tags=out(paths.DEMO_DIR + "/" + paths.MUSIC4ALL_TAGS),
-        metadata=out(paths.DEMO_DIR + "/" + paths.MUSIC4ALL_METADATA),
-        listening_log=out(paths.DEMO_DIR + "/" + paths.ONION_LISTENING_LOG),
-        audio=directory(out(paths.DEMO_DIR + "/" + paths.MUSIC4ALL_AUDIO_DIR)),
-    params:
-        demo=config["dataset"].get("demo"),
-        seed=config["seed"],
+        information=out(paths.DEMO_FILE, name=paths.MUSIC4ALL_INFORMATION),
+        genres=out(paths.DEMO_FILE, name=paths.MUSIC4ALL_GENRES),
+        tags=out(paths.DEMO_FILE, name=paths.MUSIC4ALL_TAGS),
+        metadata=out(paths.DEMO_FILE, name=paths.MUSIC4ALL_METADATA),
+        listening_log=out(paths.DEMO_FILE, name=paths.ONION_LISTENING_LOG),
+        audio=directory(out(paths.DEMO_FILE, name=paths.MUSIC4ALL_AUDIO_DIR)),
     log:
         log_file("generate_demo", "demo"),
     conda:
         "../envs/demo.yaml"
+    params:
+        demo=config["dataset"].get("demo"),
+        seed=config["seed"],
     script:
         "../workflow/scripts/generate_demo.py"
 
@@ -26,13 +26,13 @@ rule build_catalogue:
     output:
         catalogue=out(paths.CATALOGUE),
         track_ids=out(paths.TRACK_IDS),
-    params:
-        audio_dir=audio_dir(),
-        audio_ext=audio_ext(),
     log:
         log_file("build_catalogue", "catalogue"),
     conda:
         "../envs/data.yaml"
+    params:
+        audio_dir=audio_dir(),
+        audio_ext=audio_ext(),
     script:
         "../workflow/scripts/build_catalogue.py"
 
@@ -44,13 +44,13 @@ rule map_plays:
     output:
         plays=out(paths.PLAYS),
         report=out(paths.MAPPING_REPORT),
-    params:
-        strict=config["mapping"].get("strict", False),
-        chunk_rows=config["mapping"].get("chunk_rows", 1_000_000),
     log:
         log_file("map_plays", "plays"),
     conda:
         "../envs/data.yaml"
+    params:
+        strict=config["mapping"].get("strict", False),
+        chunk_rows=config["mapping"].get("chunk_rows", 1_000_000),
     script:
         "../workflow/scripts/map_plays.py"
 
@@ -63,15 +63,15 @@ rule split_interactions:
         val=out(paths.SPLIT, part="val"),
         test=out(paths.SPLIT, part="test"),
         report=out(paths.SPLIT_REPORT),
+    log:
+        log_file("split_interactions", "split"),
+    conda:
+        "../envs/data.yaml"
     params:
         start_date=config["split"]["start_date"],
         test_date=config["split"]["test_date"],
         end_date=config["split"].get("end_date"),
         val_fraction=config["split"].get("val_fraction", 0.5),
         seed=config["seed"],
-    log:
-        log_file("split_interactions", "split"),
-    conda:
-        "../envs/data.yaml"
     script:
         "../workflow/scripts/split_interactions.py"

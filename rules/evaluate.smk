@@ -8,13 +8,13 @@ rule evaluate:
     output:
         per_user=out(paths.METRICS_PER_USER),
         summary=out(paths.METRICS_SUMMARY),
-    params:
-        k=config["evaluation"].get("k", 50),
-        confidence=config["evaluation"].get("confidence", 0.95),
     log:
         log_file("evaluate", "{model}.{backbone}.{part}"),
     conda:
         "../envs/data.yaml"
+    params:
+        k=config["evaluation"].get("k", 50),
+        confidence=config["evaluation"].get("confidence", 0.95),
     script:
         "../workflow/scripts/evaluate.py"
 
@@ -30,13 +30,13 @@ rule make_table:
             category="Tables",
             labels={"model": "{model}"},
         ),
-    params:
-        backbones=list(BACKBONES),
-        k=config["evaluation"].get("k", 50),
     log:
         log_file("make_table", "{model}"),
     conda:
         "../envs/data.yaml"
+    params:
+        backbones=list(BACKBONES),
+        k=config["evaluation"].get("k", 50),
     script:
         "../workflow/scripts/make_table.py"
 
@@ -51,12 +51,12 @@ rule plot_comparison:
             category="Plots",
             labels={"model": "{model}"},
         ),
-    params:
-        model="{model}",
-        k=config["evaluation"].get("k", 50),
     log:
         log_file("plot_comparison", "{model}"),
     conda:
         "../envs/data.yaml"
+    params:
+        model="{model}",
+        k=config["evaluation"].get("k", 50),
     script:
         "../workflow/scripts/plot_comparison.py"

@@ -8,6 +8,14 @@ rule extract_embeddings:
         embeddings=out(paths.SHARD),
         failures=out(paths.SHARD_FAILURES),
         meta=out(paths.SHARD_META),
+    log:
+        log_file("extract_embeddings", "{backbone}.shard-{shard}"),
+    conda:
+        backbone_env
+    threads: 2
+    resources:
+        mem_mb=backbone_resource("mem_mb", 8000),
+        runtime=backbone_resource("runtime", 240),
     params:
         backbone="{backbone}",
         options=lambda wildcards: BACKBONES[wildcards.backbone],
@@ -15,14 +23,6 @@ rule extract_embeddings:
         shards=lambda wildcards: len(shard_indices(wildcards.backbone)),
         on_bad_audio=config["extraction"].get("on_bad_audio", "fail"),
         seed=config["seed"],
-    threads: 2
-    resources:
-        mem_mb=backbone_resource("mem_mb", 8000),
-        runtime=backbone_resource("runtime", 240),
-    log:
-        log_file("extract_embeddings", "{backbone}.shard-{shard}"),
-    conda:
-        backbone_env
     script:
         "../workflow/scripts/extract_embeddings.py"
 
@@ -37,11 +37,11 @@ rule merge_shards:
         embeddings=out(paths.EMBEDDING),
         sidecar=out(paths.EMBEDDING_SIDECAR),
         failures=out(paths.EMBEDDING_FAILURES),
-    params:
-        backbone="{backbone}",
     log:
         log_file("merge_shards"),
     conda:
         "../envs/data.yaml"
+    params:
+        backbone="{backbone}",
     script:
         "../workflow/scripts/merge_shards.py"

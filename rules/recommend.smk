@@ -10,11 +10,11 @@ rule recommend_knn:
         test=out(paths.SPLIT, part="test"),
     output:
         recs=out(paths.RECOMMENDATIONS, model="knn"),
-    params:
-        top_n=config["recommenders"].get("knn", {}).get("top_n", 100),
     log:
         log_file("recommend_knn"),
     conda:
         "../envs/recommend.yaml"
+    params:
+        top_n=config["recommenders"].get("knn", {}).get("top_n", 100),
     script:
         "../workflow/scripts/recommend_knn.py"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-DEMO_DIR = "demo"  # the generated Music4All / Onion look-alike
+DEMO_FILE = "demo/{name}"  # the generated Music4All / Onion look-alike, same file names
 
 CATALOGUE = "data/catalogue.parquet"
 TRACK_IDS = "data/trackid_sorted.csv"

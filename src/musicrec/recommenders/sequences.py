@@ -55,6 +55,7 @@ PAPER_PREDICTION_CONTEXT = 50  # the published code predicted from 50 slots what
 class Bert4RecOptions:
     """The ``recommenders.bert4rec`` config block; defaults are the paper's."""
 
+    enabled: bool = True  # read by the workflow: whether to run this model at all
     max_seq_len: int = 50  # training sequence and prediction context length (incl. [MASK])
     mlm_probability: float = 0.2
     force_last_item_masking_prob: float = 0.0
@@ -277,7 +278,7 @@ def fit_bert4rec(
     settings = LoopSettings(
         lr=opts.lr, max_epochs=opts.max_epochs, patience=opts.patience, lr_patience=opts.lr_patience, seed=int(seed)
     )
-    training_options = {k: v for k, v in dataclasses.asdict(opts).items() if k != "top_n"}
+    training_options = {k: v for k, v in dataclasses.asdict(opts).items() if k not in ("enabled", "top_n")}
     run_id = fingerprint(
         "bert4rec",
         training_options,

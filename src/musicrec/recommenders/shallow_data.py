@@ -50,12 +50,14 @@ from musicrec.recommenders.training import (
 
 VARIANTS = {"embedding": ShallowEmbeddingModel, "interaction": ShallowInteractionModel}
 OPTIONS_SOURCE = "config recommenders.shallow"
+WORKFLOW_ONLY = ("enabled", "variants", "top_n")  # options that do not change what is trained
 
 
 @dataclass(frozen=True)
 class ShallowOptions:
     """The ``recommenders.shallow`` config block; defaults are the paper's."""
 
+    enabled: bool = True  # read by the workflow: whether to run this model at all
     variants: list = field(default_factory=lambda: ["embedding", "interaction"])  # jobs the workflow runs
     hidden_dim: int = 0  # projection output size; 0 = the embedding size
     user_init: str = "mean"  # mean of the user's train items | random (N(0, 1))
@@ -263,7 +265,7 @@ def fit_shallow(
     settings = LoopSettings(
         lr=opts.lr, max_epochs=opts.max_epochs, patience=opts.patience, lr_patience=opts.lr_patience, seed=int(seed)
     )
-    training_options = {k: v for k, v in dataclasses.asdict(opts).items() if k not in ("variants", "top_n")}
+    training_options = {k: v for k, v in dataclasses.asdict(opts).items() if k not in WORKFLOW_ONLY}
     run_id = fingerprint(
         "shallow",
         variant,
