@@ -34,10 +34,20 @@ import time
 import numpy as np
 
 # Batches are the paper's (10 000 positives, 128 sequences); --quick shrinks data and batches.
-FULL = {"n_users": 20_000, "n_items": 50_000, "positives": 1_000_000, "dims": [200, 1024],
-        "batch": {"shallow": 10_000, "bert4rec": 128}}
-QUICK = {"n_users": 2_000, "n_items": 5_000, "positives": 100_000, "dims": [200, 1024],
-         "batch": {"shallow": 1_000, "bert4rec": 32}}
+FULL = {
+    "n_users": 20_000,
+    "n_items": 50_000,
+    "positives": 1_000_000,
+    "dims": [200, 1024],
+    "batch": {"shallow": 10_000, "bert4rec": 128},
+}
+QUICK = {
+    "n_users": 2_000,
+    "n_items": 5_000,
+    "positives": 100_000,
+    "dims": [200, 1024],
+    "batch": {"shallow": 1_000, "bert4rec": 32},
+}
 STEPS = {  # timed steps (plus one warm-up) per case and device
     ("shallow", "ours"): {"cpu": 4, "cuda": 30},
     ("shallow", "baseline"): {"cpu": 1, "cuda": 3},
@@ -231,9 +241,17 @@ def cases(quick: bool, devices: list[str]) -> list[dict]:
     ):
         steps = QUICK_STEPS[device] if quick else STEPS[(model, variant)][device]
         planned.append(
-            {"model": model, "variant": variant, "device": device, "dim": dim, "steps": steps,
-             "batch": shape["batch"][model], "n_users": shape["n_users"], "n_items": shape["n_items"],
-             "positives": shape["positives"]}
+            {
+                "model": model,
+                "variant": variant,
+                "device": device,
+                "dim": dim,
+                "steps": steps,
+                "batch": shape["batch"][model],
+                "n_users": shape["n_users"],
+                "n_items": shape["n_items"],
+                "positives": shape["positives"],
+            }
         )
     return planned
 
@@ -258,37 +276,47 @@ def main() -> None:
         if args.only and case["model"] != args.only:
             continue
         started = time.perf_counter()
-        child = subprocess.run(
-            [sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True
-        )
+        child = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True)
         if child.returncode != 0:
             print(child.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"case {case} failed")
         results.append(json.loads(child.stdout.strip().splitlines()[-1]))
-        print(f"  done {case['model']} {case['variant']} {case['device']} d={case['dim']} "
-              f"in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        print(
+            f"  done {case['model']} {case['variant']} {case['device']} d={case['dim']} "
+            f"in {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
 
     gpu = next((r["gpu"] for r in results if "gpu" in r), None)
     shape = QUICK if args.quick else FULL
-    print(f"\nTraining throughput: {shape['n_users']} users, {shape['n_items']} items, "
-          f"{results[0]['positives']} train positives; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads" + (f"; GPU {gpu}" if gpu else ""))
-    header = f"{'model':<9} {'way':<9} {'device':<6} {'d':>5} {'batch':>6} {'steps':>5} {'s/step':>8} " \
-             f"{'throughput':>22} {'vs baseline':>11} {'peak RSS MB':>11} {'peak CUDA MB':>12}"
+    print(
+        f"\nTraining throughput: {shape['n_users']} users, {shape['n_items']} items, "
+        f"{results[0]['positives']} train positives; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads" + (f"; GPU {gpu}" if gpu else "")
+    )
+    header = (
+        f"{'model':<9} {'way':<9} {'device':<6} {'d':>5} {'batch':>6} {'steps':>5} {'s/step':>8} "
+        f"{'throughput':>22} {'vs baseline':>11} {'peak RSS MB':>11} {'peak CUDA MB':>12}"
+    )
     print(header)
     print("-" * len(header))
     unit = {"shallow": "positives/s", "bert4rec": "sequences/s"}
     for row in results:
         baseline = next(
-            r for r in results
-            if (r["model"], r["device"], r["dim"], r["variant"]) == (row["model"], row["device"], row["dim"], "baseline")
+            r
+            for r in results
+            if (r["model"], r["device"], r["dim"], r["variant"])
+            == (row["model"], row["device"], row["dim"], "baseline")
         )
         ratio = row["per_second"] / baseline["per_second"]
         way = "ours" if row["variant"] == "ours" else "paper"
         cuda = f"{row['peak_cuda_mb']:.0f}" if "peak_cuda_mb" in row else "-"
-        print(f"{row['model']:<9} {way:<9} {row['device']:<6} {row['dim']:>5} {row['batch']:>6} {row['steps']:>5} "
-              f"{row['seconds_per_step']:>8.3f} {row['per_second']:>10.0f} {unit[row['model']]:<11} "
-              f"{ratio:>10.1f}x {row['peak_rss_mb']:>11.0f} {cuda:>12}")
+        print(
+            f"{row['model']:<9} {way:<9} {row['device']:<6} {row['dim']:>5} {row['batch']:>6} {row['steps']:>5} "
+            f"{row['seconds_per_step']:>8.3f} {row['per_second']:>10.0f} {unit[row['model']]:<11} "
+            f"{ratio:>10.1f}x {row['peak_rss_mb']:>11.0f} {cuda:>12}"
+        )
     if "cuda" in wanted and "cuda" not in devices:
         print("(no CUDA device here: no GPU rows)")
 

@@ -23,8 +23,9 @@ from test_training import FAST_BERT, planted_listening
 
 def small_model(n_items=30, width=8, max_seq_len=6, **kwargs) -> Bert4Rec:
     torch.manual_seed(0)
-    return Bert4Rec(torch.randn(n_items, width), max_seq_len=max_seq_len, num_layers=1, num_heads=2,
-                    intermediate_size=16, **kwargs)
+    return Bert4Rec(
+        torch.randn(n_items, width), max_seq_len=max_seq_len, num_layers=1, num_heads=2, intermediate_size=16, **kwargs
+    )
 
 
 def test_requires_grad_per_table():
@@ -41,7 +42,11 @@ def test_requires_grad_per_table():
     fit = fit_bert4rec(embeddings, train_frame, val_frame, test_frame, {**FAST_BERT, "max_epochs": 1}, progress=False)
     assert torch.equal(fit.training.best_state["items.weight"], torch.from_numpy(embeddings))
     compat = fit_bert4rec(
-        embeddings, train_frame, val_frame, test_frame, {**FAST_BERT, "max_epochs": 1, "paper_compat": True},
+        embeddings,
+        train_frame,
+        val_frame,
+        test_frame,
+        {**FAST_BERT, "max_epochs": 1, "paper_compat": True},
         progress=False,
     )
     assert not torch.equal(compat.training.best_state["items.weight"], torch.from_numpy(embeddings))

@@ -50,10 +50,11 @@ def data():
 def test_shallow_interrupted_mid_epoch_resumes_to_the_same_result(data, tmp_path):
     uninterrupted = fit_shallow(*data, SHALLOW, "embedding", seed=4, device="cpu", progress=False)
     with pytest.raises(Killed):
-        fit_shallow(*data, SHALLOW, "embedding", seed=4, state_dir=tmp_path, on_step=kill_at(3, 1), device="cpu",
-                    progress=False)
+        fit_shallow(
+            *data, SHALLOW, "embedding", seed=4, state_dir=tmp_path, on_step=kill_at(3, 1), device="cpu", progress=False
+        )
     saved = torch.load(tmp_path / LAST_STATE, weights_only=False)
-    assert len(saved["history"]) == 2 and not saved["finished"]  # epoch 3 was lost mid-way
+    assert [row["epoch"] for row in saved["history"]] == [0, 1, 2] and not saved["finished"]  # 3 was lost
     resumed = fit_shallow(*data, SHALLOW, "embedding", seed=4, state_dir=tmp_path, device="cpu", progress=False)
     assert resumed.training.resumed_from_epoch == 2 and resumed.training.trained_epochs == 3
     assert_same_result(resumed, uninterrupted)
@@ -62,8 +63,7 @@ def test_shallow_interrupted_mid_epoch_resumes_to_the_same_result(data, tmp_path
 def test_bert4rec_interrupted_mid_epoch_resumes_to_the_same_result(data, tmp_path):
     uninterrupted = fit_bert4rec(*data, BERT, seed=4, device="cpu", progress=False)
     with pytest.raises(Killed):
-        fit_bert4rec(*data, BERT, seed=4, state_dir=tmp_path, on_step=kill_at(2, 1), device="cpu",
-                     progress=False)
+        fit_bert4rec(*data, BERT, seed=4, state_dir=tmp_path, on_step=kill_at(2, 1), device="cpu", progress=False)
     resumed = fit_bert4rec(*data, BERT, seed=4, state_dir=tmp_path, device="cpu", progress=False)
     assert resumed.training.resumed_from_epoch == 1
     assert_same_result(resumed, uninterrupted)
@@ -71,14 +71,16 @@ def test_bert4rec_interrupted_mid_epoch_resumes_to_the_same_result(data, tmp_pat
 
 def test_a_state_from_other_options_is_not_resumed(data, tmp_path):
     with pytest.raises(Killed):
-        fit_shallow(*data, SHALLOW, "embedding", seed=4, state_dir=tmp_path, on_step=kill_at(2, 0), device="cpu",
-                    progress=False)
-    other = fit_shallow(*data, {**SHALLOW, "margin": 0.3}, "embedding", seed=4, state_dir=tmp_path, device="cpu", progress=False)
+        fit_shallow(
+            *data, SHALLOW, "embedding", seed=4, state_dir=tmp_path, on_step=kill_at(2, 0), device="cpu", progress=False
+        )
+    other = fit_shallow(
+        *data, {**SHALLOW, "margin": 0.3}, "embedding", seed=4, state_dir=tmp_path, device="cpu", progress=False
+    )
     assert other.training.resumed_from_epoch == 0 and other.training.trained_epochs == 5
 
 
-CHILD = textwrap.dedent(
-    """
+CHILD = textwrap.dedent("""
     import os, signal, sys
     import numpy as np, pandas as pd
     from musicrec.recommenders.shallow_data import fit_shallow
@@ -94,8 +96,7 @@ CHILD = textwrap.dedent(
     fit_shallow(embeddings, *frames, OPTIONS, "embedding", seed=4, state_dir=f"{folder}/state",
                 on_step=on_step, device="cpu", progress=False)
     print("not killed")
-    """
-).replace("OPTIONS", repr(SHALLOW))
+    """).replace("OPTIONS", repr(SHALLOW))
 
 
 @pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
@@ -113,10 +114,11 @@ def test_a_killed_process_resumes_to_the_same_result(data, tmp_path, signal_name
         assert child.returncode == 1 and "TrainingInterrupted" in child.stderr and "rerun to resume" in child.stderr
     assert "not killed" not in child.stdout
     saved = torch.load(tmp_path / "state" / LAST_STATE, weights_only=False)
-    assert len(saved["history"]) == 2
+    assert [row["epoch"] for row in saved["history"]] == [0, 1, 2]
     reloaded = [pd.read_parquet(tmp_path / f"{part}.parquet") for part in ("train", "val", "test")]
-    resumed = fit_shallow(embeddings, *reloaded, SHALLOW, "embedding", seed=4, state_dir=tmp_path / "state",
-                          device="cpu", progress=False)
+    resumed = fit_shallow(
+        embeddings, *reloaded, SHALLOW, "embedding", seed=4, state_dir=tmp_path / "state", device="cpu", progress=False
+    )
     uninterrupted = fit_shallow(embeddings, *reloaded, SHALLOW, "embedding", seed=4, device="cpu", progress=False)
     assert resumed.training.resumed_from_epoch == 2
     assert_same_result(resumed, uninterrupted)

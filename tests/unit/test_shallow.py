@@ -134,7 +134,9 @@ def test_interaction_score_and_retrieval_vectors_rank_like_the_model():
     torch.testing.assert_close(model.scores_from_inner_products(inner[1]), model(u, i)[0].detach())
     cosine = ShallowEmbeddingModel(items, users)
     user_vectors, item_vectors = cosine.retrieval_vectors()
-    torch.testing.assert_close(user_vectors @ item_vectors.t(), cosine(torch.arange(3)[:, None], torch.arange(12)[None, :]).detach())
+    torch.testing.assert_close(
+        user_vectors @ item_vectors.t(), cosine(torch.arange(3)[:, None], torch.arange(12)[None, :]).detach()
+    )
 
 
 @pytest.mark.parametrize("variant", ["embedding", "interaction"])

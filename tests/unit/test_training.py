@@ -22,7 +22,6 @@ from musicrec.recommenders.sequences import fit_bert4rec
 from musicrec.recommenders.shallow_data import fit_shallow, shallow_options
 from musicrec.recommenders.training import (
     CURVE_COLUMNS,
-    LAST_STATE,
     LoopSettings,
     choose_device,
     effective_freeze,
@@ -100,18 +99,19 @@ def test_loop_lowers_validation_loss_and_writes_curves(tmp_path):
     outcome = train(task, LoopSettings(lr=0.05, max_epochs=8, seed=3), tensorboard_dir=tmp_path / "tb", progress=False)
     history = outcome.history
     assert list(history.columns) == CURVE_COLUMNS
-    assert list(history["epoch"]) == list(range(1, 9))
+    assert list(history["epoch"]) == list(range(0, 9))  # epoch 0: the untrained model
+    assert np.isnan(history["train_loss"].iloc[0]) and np.isfinite(history["train_loss"].iloc[1:]).all()
     assert history["val_loss"].iloc[-1] < 0.5 * history["val_loss"].iloc[0]
-    assert outcome.best_epoch == int(history["val_loss"].idxmin()) + 1
+    assert outcome.best_epoch == int(history.loc[history["val_loss"].idxmin(), "epoch"])
     assert list((tmp_path / "tb").glob("events.out.tfevents.*")), "TensorBoard scalars were not written"
 
 
 def test_early_stopping_keeps_the_best_weights():
     torch.manual_seed(0)
-    task = QuadraticTask(plateau_after=3)  # epochs 4.. report a constant, worse loss
+    task = QuadraticTask(plateau_after=4)  # epochs 0-3 are real, epochs 4.. report a constant, worse loss
     outcome = train(task, LoopSettings(lr=0.05, max_epochs=50, patience=4, seed=1), progress=False)
     assert outcome.stopped_early
-    assert len(outcome.history) == 3 + 4  # three improving epochs, then `patience` stale ones
+    assert len(outcome.history) == 1 + 3 + 4  # the untrained model, three improving epochs, `patience` stale ones
     assert outcome.best_epoch == 3
     best_distance = float(((task.model.weight.detach() - task.target) ** 2).sum())
     assert best_distance == pytest.approx(outcome.best_val_loss)
@@ -157,8 +157,17 @@ def test_device_and_freezing_helpers():
 def test_determinism_same_seed_same_losses_and_recommendations():
     embeddings, train_frame, val_frame, test_frame = planted_listening()
     runs = [
-        fit_shallow(embeddings, train_frame, val_frame, test_frame, FAST_SHALLOW, "embedding", seed=5, device="cpu",
-                    progress=False)
+        fit_shallow(
+            embeddings,
+            train_frame,
+            val_frame,
+            test_frame,
+            FAST_SHALLOW,
+            "embedding",
+            seed=5,
+            device="cpu",
+            progress=False,
+        )
         for _ in range(2)
     ]
     curves = [run.training.history.drop(columns="seconds") for run in runs]
@@ -210,7 +219,13 @@ def test_failed_rows_are_blanked_and_never_recommended():
     assert np.isfinite(cleaned).all() and not cleaned[excluded].any()
     assert usable.sum() == len(embeddings) - 2
     fit = fit_shallow(
-        embeddings, train_frame, val_frame, test_frame, FAST_SHALLOW, "embedding", excluded_rows=excluded,
+        embeddings,
+        train_frame,
+        val_frame,
+        test_frame,
+        FAST_SHALLOW,
+        "embedding",
+        excluded_rows=excluded,
         progress=False,
     )
     assert not fit.recommendations["track_idx"].isin(excluded).any()
@@ -288,7 +303,10 @@ def test_top_n_matches_brute_force_and_removes_seen_and_excluded():
     users, items = rng.normal(size=(30, 8)).astype(np.float32), rng.normal(size=(50, 8)).astype(np.float32)
     seen_sets = [set(rng.choice(50, size=rng.integers(0, 20), replace=False).tolist()) for _ in range(30)]
     seen = sp.csr_matrix(
-        (np.ones(sum(map(len, seen_sets))), ([u for u, s in enumerate(seen_sets) for _ in s], [i for s in seen_sets for i in s])),
+        (
+            np.ones(sum(map(len, seen_sets))),
+            ([u for u, s in enumerate(seen_sets) for _ in s], [i for s in seen_sets for i in s]),
+        ),
         shape=(30, 50),
     )
     excluded = np.array([3, 17])
@@ -319,8 +337,9 @@ def test_top_n_fills_every_row_even_for_heavy_users_and_pads_only_when_the_catal
 
 def test_recommendations_cover_every_val_and_test_user_without_train_items():
     embeddings, train_frame, val_frame, test_frame = planted_listening()
-    fit = fit_shallow(embeddings, train_frame, val_frame, test_frame, FAST_SHALLOW, "interaction", top_n=20,
-                      progress=False)
+    fit = fit_shallow(
+        embeddings, train_frame, val_frame, test_frame, FAST_SHALLOW, "interaction", top_n=20, progress=False
+    )
     recs = fit.recommendations
     targets = set(val_frame["user_id"]) | set(test_frame["user_id"])
     assert set(recs["user_id"]) == targets

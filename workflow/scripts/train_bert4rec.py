@@ -23,7 +23,9 @@ options, seed = dict(snakemake.params.options), int(snakemake.params.seed)
 variant = snakemake.params.get("variant", "bert4rec")
 logging.info("BERT4Rec %s, seed %d, options %s", variant, seed, json.dumps(options, sort_keys=True))
 state_dir, tensorboard_log = job_folders(snakemake.output.checkpoint, snakemake.params.get("state_dir"))
-inputs = read_training_inputs(**{name: snakemake.input[name] for name in ("embeddings", "sidecar", "train", "val", "test")})
+inputs = read_training_inputs(
+    **{name: snakemake.input[name] for name in ("embeddings", "sidecar", "train", "val", "test")}
+)
 fit = fit_bert4rec(
     **inputs,
     options=options,
@@ -34,7 +36,10 @@ fit = fit_bert4rec(
 )
 write_fit_outputs(
     fit,
-    **{name: snakemake.output[name] for name in ("checkpoint", "user_vectors", "item_vectors", "recs", "curves", "tensorboard")},
+    **{
+        name: snakemake.output[name]
+        for name in ("checkpoint", "user_vectors", "item_vectors", "recs", "curves", "tensorboard")
+    },
     tensorboard_log=tensorboard_log,
     metadata={"model": "bert4rec", "variant": variant, "seed": seed},
 )

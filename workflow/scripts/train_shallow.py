@@ -22,7 +22,9 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %
 options, variant, seed = dict(snakemake.params.options), snakemake.params.variant, int(snakemake.params.seed)
 logging.info("Shallow Net %s, seed %d, options %s", variant, seed, json.dumps(options, sort_keys=True))
 state_dir, tensorboard_log = job_folders(snakemake.output.checkpoint, snakemake.params.get("state_dir"))
-inputs = read_training_inputs(**{name: snakemake.input[name] for name in ("embeddings", "sidecar", "train", "val", "test")})
+inputs = read_training_inputs(
+    **{name: snakemake.input[name] for name in ("embeddings", "sidecar", "train", "val", "test")}
+)
 fit = fit_shallow(
     **inputs,
     options=options,
@@ -34,7 +36,10 @@ fit = fit_shallow(
 )
 write_fit_outputs(
     fit,
-    **{name: snakemake.output[name] for name in ("checkpoint", "user_vectors", "item_vectors", "recs", "curves", "tensorboard")},
+    **{
+        name: snakemake.output[name]
+        for name in ("checkpoint", "user_vectors", "item_vectors", "recs", "curves", "tensorboard")
+    },
     tensorboard_log=tensorboard_log,
     metadata={"model": "shallow", "variant": variant, "seed": seed},
 )

@@ -19,6 +19,11 @@ _PLUGINS = {
     "musicnn": "musicrec.backbones.musicnn:MusicnnBackbone",
     "mfcc": "musicrec.backbones.mfcc:MfccBackbone",
     "random": "musicrec.backbones.random_baseline:RandomBackbone",
+    "mert": "musicrec.backbones.mert:MertBackbone",
+    "music2vec": "musicrec.backbones.music2vec:Music2VecBackbone",
+    "encodecmae": "musicrec.backbones.encodecmae:EncodecMaeBackbone",
+    "jukemir": "musicrec.backbones.jukemir:JukemirBackbone",
+    "musicfm": "musicrec.backbones.musicfm:MusicFmBackbone",
 }
 
 

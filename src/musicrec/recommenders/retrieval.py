@@ -83,9 +83,7 @@ def top_n_excluding_seen(
         picked_usable = np.take_along_axis(usable, order, axis=1)
         width = order.shape[1]
         indices[start:stop, :width] = np.where(picked_usable, np.take_along_axis(found_items, order, axis=1), -1)
-        scores[start:stop, :width] = np.where(
-            picked_usable, np.take_along_axis(found_scores, order, axis=1), -np.inf
-        )
+        scores[start:stop, :width] = np.where(picked_usable, np.take_along_axis(found_scores, order, axis=1), -np.inf)
     return indices, scores
 
 

@@ -117,9 +117,7 @@ def sample_negatives(
     Draws from m − 1 slots and skips the positive's slot, so the positive never appears and
     the others stay equally likely.
     """
-    draws = torch.randint(
-        0, pool.numel() - 1, (positive_positions.numel(), k), generator=generator, device=pool.device
-    )
+    draws = torch.randint(0, pool.numel() - 1, (positive_positions.numel(), k), generator=generator, device=pool.device)
     draws += (draws >= positive_positions.unsqueeze(1)).long()
     return pool[draws]
 
@@ -160,9 +158,7 @@ class ShallowTask:
         self.positions = self._positions(self.users, self.items)
         self.val_users = as_tensor(interactions.val_user)
         self.val_items = as_tensor(interactions.val_item)
-        self.val_weights = (
-            confidence_weights(as_tensor(interactions.val_count)) if options.use_confidence else None
-        )
+        self.val_weights = confidence_weights(as_tensor(interactions.val_count)) if options.use_confidence else None
         fixed = torch.Generator(device=device)
         fixed.manual_seed(int(seed))
         self.val_negatives = sample_negatives(

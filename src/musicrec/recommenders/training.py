@@ -148,12 +148,12 @@ class TrainingTask(Protocol):
 class TrainingOutcome:
     """What a training run produced; the model holds the best weights."""
 
-    history: pd.DataFrame  # CURVE_COLUMNS, one row per finished epoch
-    best_epoch: int  # 1-based epoch of the best validation loss
+    history: pd.DataFrame  # CURVE_COLUMNS; epoch 0 = the untrained model (train_loss NaN), then one row per epoch
+    best_epoch: int  # epoch of the best validation loss (0: no epoch beat the initial weights)
     best_val_loss: float
     best_state: dict[str, torch.Tensor]  # the best weights (CPU tensors)
     stopped_early: bool
-    resumed_from_epoch: int  # finished epochs found on disk (0: fresh start)
+    resumed_from_epoch: int  # last finished epoch found on disk (0: fresh start)
     device: str
     trained_epochs: int = 0  # epochs run by this call
 
@@ -270,6 +270,13 @@ def train(
     history: list[dict] = []
     best_val_loss, best_epoch, stale_epochs, finished = math.inf, 0, 0, False
     best_state = _cpu_state(model)
+
+    def keep_best(epoch: int, val_loss: float) -> None:
+        nonlocal best_state
+        best_state = _cpu_state(model)
+        if best_path is not None:
+            payload = {"fingerprint": run_fingerprint, "epoch": epoch, "val_loss": val_loss, "model": best_state}
+            _save_atomic(payload, best_path)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -285,16 +292,38 @@ def train(
         log.info(
             "resuming from %s: %d epoch(s) done%s",
             state_path,
-            len(history),
+            history[-1]["epoch"],
             ", training had finished" if finished else "",
         )
-    resumed_from = len(history)
+    resumed_from = history[-1]["epoch"] if history else 0
+
+    def validation_loss(epoch: int) -> float:
+        model.eval()
+        with torch.no_grad(), autocast():
+            value = float(task.validation_loss())
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"validation loss is {value} after epoch {epoch}; lower the lr option (now {settings.lr}) or check "
+                "the embeddings' scale"
+            )
+        return value
 
     writer = None
     if tensorboard_dir is not None and not finished:
-        writer = _summary_writer(tensorboard_dir, purge_step=resumed_from + 1)
+        writer = _summary_writer(tensorboard_dir, purge_step=resumed_from + 1 if history else 0)
+    if not history:
+        # Epoch 0 is the untrained model: the curves start where training starts, and a run
+        # in which no epoch beats the initial weights keeps the initial weights.
+        best_val_loss = validation_loss(0)
+        history.append(
+            {"epoch": 0, "train_loss": math.nan, "val_loss": best_val_loss, "lr": settings.lr, "seconds": 0.0}
+        )
+        keep_best(0, best_val_loss)
+        if writer is not None:
+            writer.add_scalar("loss/val", best_val_loss, 0)
+        log.info("epoch 0 (untrained): val %.5f", best_val_loss)
 
-    start = len(history) + 1
+    start = resumed_from + 1
     trained = 0
     try:
         with _sigterm_raises():
@@ -334,14 +363,7 @@ def train(
                         f"training diverged in epoch {epoch} (train loss {train_loss}); lower the lr option "
                         f"(now {settings.lr}) or check the embeddings' scale"
                     )
-                model.eval()
-                with torch.no_grad(), autocast():
-                    val_loss = float(task.validation_loss())
-                if not math.isfinite(val_loss):
-                    raise FloatingPointError(
-                        f"validation loss is {val_loss} after epoch {epoch}; lower the lr option (now "
-                        f"{settings.lr}) or check the embeddings' scale"
-                    )
+                val_loss = validation_loss(epoch)
                 scheduler.step(val_loss)
                 seconds = time.perf_counter() - began
                 history.append(
@@ -350,12 +372,7 @@ def train(
                 improved = val_loss < best_val_loss
                 if improved:
                     best_val_loss, best_epoch, stale_epochs = val_loss, epoch, 0
-                    best_state = _cpu_state(model)
-                    if best_path is not None:
-                        _save_atomic(
-                            {"fingerprint": run_fingerprint, "epoch": epoch, "val_loss": val_loss, "model": best_state},
-                            best_path,
-                        )
+                    keep_best(epoch, val_loss)
                 else:
                     stale_epochs += 1
                 finished = stale_epochs >= settings.patience or epoch == settings.max_epochs
@@ -396,9 +413,13 @@ def train(
         if writer is not None:
             writer.close()
 
-    stopped_early = bool(history) and stale_epochs >= settings.patience
+    stopped_early = stale_epochs >= settings.patience
     if stopped_early and trained:
-        log.info("early stop after epoch %d: best val loss %.5f at epoch %d", len(history), best_val_loss, best_epoch)
+        log.info(
+            "early stop after epoch %d: best val loss %.5f at epoch %d", history[-1]["epoch"], best_val_loss, best_epoch
+        )
+    if best_epoch == 0:
+        log.warning("no epoch improved on the untrained model's validation loss; keeping the initial weights")
     model.load_state_dict(best_state)
     return TrainingOutcome(
         history=pd.DataFrame(history, columns=CURVE_COLUMNS),
