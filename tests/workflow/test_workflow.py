@@ -108,3 +108,19 @@ def test_changing_one_backbone_reruns_only_its_dependants(workdir):
     for rule, wildcards in jobs:
         if "backbone=" in wildcards:
             assert "backbone=random" in wildcards, (rule, wildcards)
+
+
+def test_every_backbone_of_the_paper_resolves_in_the_dag(tmp_path):
+    """Dry run with all eight backbones enabled: every extraction job family is planned."""
+    for name in COPIED:
+        source = REPO / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
+    config = yaml.safe_load((tmp_path / "configs/tiny.yaml").read_text())
+    paper = yaml.safe_load((REPO / "configs/music4all.yaml").read_text())
+    config["extraction"]["backbones"] = paper["extraction"]["backbones"]
+    (tmp_path / "configs/tiny.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(tmp_path)
+    extracted = {w.split("backbone=")[1].split(",")[0] for r, w in jobs if r == "extract_embeddings"}
+    assert extracted == {"musicnn", "mfcc", "random", "mert", "music2vec", "encodecmae", "jukemir", "musicfm"}
+    shards = [w for r, w in jobs if r == "extract_embeddings" and "backbone=jukemir" in w]
+    assert len(shards) == paper["extraction"]["backbones"]["jukemir"]["shards"]
