@@ -118,6 +118,7 @@ def test_every_backbone_of_the_paper_resolves_in_the_dag(tmp_path):
     config = yaml.safe_load((tmp_path / "configs/tiny.yaml").read_text())
     paper = yaml.safe_load((REPO / "configs/music4all.yaml").read_text())
     config["extraction"]["backbones"] = paper["extraction"]["backbones"]
+    assert all(block.get("enabled") for block in config["extraction"]["backbones"].values() if "enabled" in block)
     (tmp_path / "configs/tiny.yaml").write_text(yaml.safe_dump(config))
     jobs = planned_jobs(tmp_path)
     extracted = {w.split("backbone=")[1].split(",")[0] for r, w in jobs if r == "extract_embeddings"}
