@@ -31,8 +31,8 @@ TEST_PROFILE = HERE / "profile-test"
 FAILURES_SNAKEFILE = HERE / "failures.smk"
 VENV_BIN = Path(sys.executable).parent
 SNAKEMAKE = VENV_BIN / "snakemake"
-# Without slurmdbd the plugin's sacct checks never succeed and Snakemake waits forever,
-# ignoring SIGTERM; every run is therefore bounded, with a SIGKILL after the grace period.
+# Should sacct stop answering (slurmdbd down), the plugin waits forever and Snakemake
+# ignores SIGTERM; so every run is bounded, with a SIGKILL after the grace period.
 SNAKEMAKE_TIMEOUT_S = 600
 # What a checkout needs to run the workflow; results/ and .snakemake/ stay behind.
 WORKFLOW_PARTS = ("Snakefile", "config.yaml", "rules", "workflow", "schemas", "configs",

@@ -8,7 +8,8 @@ Usage (as root)::
     python3 tests/slurm/testbed.py stop     # stop them, by the PIDs in their pid files
     python3 tests/slurm/testbed.py status   # which daemons run, and the node's state
 
-Every command is idempotent: running daemons are left alone, missing ones started.
+Every command is idempotent: running daemons are left alone and missing ones started;
+``setup`` restarts them only when it had to change a configuration file.
 
 The cluster is one node, ``localhost`` (address 127.0.0.1), with two partitions, ``cpu``
 (the default) and ``gpu``, and eight fake GPUs: gres entries pointing at dummy character
@@ -130,11 +131,13 @@ def install_packages() -> None:
     if not missing_programs():
         return
     if shutil.which("apt-get") is None:
-        raise TestbedError(f"missing {', '.join(missing_programs())} and no apt-get to install them")
+        raise TestbedError(f"missing {', '.join(missing_programs())} "
+                           "and no apt-get to install them")
     policy = Path("/usr/sbin/policy-rc.d")
     own_policy = not policy.exists()
     if own_policy:
-        policy.write_text("#!/bin/sh\n# written by musicrec's SLURM test bed during apt-get\nexit 101\n")
+        policy.write_text("#!/bin/sh\n# written by musicrec's SLURM test bed during apt-get\n"
+                          "exit 101\n")
         policy.chmod(0o755)
     try:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -144,7 +147,8 @@ def install_packages() -> None:
             subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
             result = subprocess.run(install, env=env, capture_output=True, text=True)
             if result.returncode != 0:
-                raise TestbedError(f"apt-get install failed:\n{result.stdout[-2000:]}{result.stderr}")
+                raise TestbedError("apt-get install failed:\n"
+                                   f"{result.stdout[-2000:]}{result.stderr}")
     finally:
         if own_policy:
             policy.unlink(missing_ok=True)
@@ -236,7 +240,8 @@ StorageLoc=slurm_acct_db
 
 def gres_conf_text() -> str:
     lines = [f"NodeName={NODE} Name=gpu File={fake_gpu(i)}" for i in range(NODE_GPUS)]
-    return "# Written by tests/slurm/testbed.py: fake GPUs on dummy devices\n" + "\n".join(lines) + "\n"
+    header = "# Written by tests/slurm/testbed.py: fake GPUs on dummy devices"
+    return "\n".join([header] + lines) + "\n"
 
 
 def fake_gpu(index: int) -> Path:
@@ -319,10 +324,8 @@ def running_pid(name: str) -> int | None:
     return pid if actual == comm else None
 
 
-def spawn_foreground(cmd: list, log: Path, user: str | None = None) -> subprocess.Popen:
+def spawn_foreground(cmd: list, log: Path) -> subprocess.Popen:
     """Start a daemon that stays in the foreground, detached from our session and output."""
-    if user is not None:
-        cmd = ["runuser", "-u", user, "--"] + cmd
     with open(log, "ab") as out:
         return subprocess.Popen(cmd, env=client_env(), stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -349,11 +352,11 @@ def start_mariadb() -> None:
         return
     LOG.joinpath("mariadb.log").touch()
     shutil.chown(LOG / "mariadb.log", "mysql", "mysql")
-    server = spawn_foreground(["mariadbd", "--no-defaults", f"--datadir={MYSQL_DATA}", "--user=mysql",
-                      f"--socket={MYSQL_SOCKET}", "--skip-networking",
-                      f"--pid-file={DAEMONS['mariadbd'][0]}", f"--log-error={LOG}/mariadb.log",
-                      "--innodb-buffer-pool-size=64M", "--skip-log-bin"],
-                     LOG / "mariadb.out")
+    server = spawn_foreground(
+        ["mariadbd", "--no-defaults", f"--datadir={MYSQL_DATA}", "--user=mysql",
+         f"--socket={MYSQL_SOCKET}", "--skip-networking", f"--pid-file={DAEMONS['mariadbd'][0]}",
+         f"--log-error={LOG}/mariadb.log", "--innodb-buffer-pool-size=64M", "--skip-log-bin"],
+        LOG / "mariadb.out")
     wait_for("MariaDB on its socket", mariadb_answers, 60, LOG / "mariadb.log",
              alive=lambda: server.poll() is None)
 
