@@ -21,7 +21,6 @@ from musicrec.backbones import available_backbones
 validate(config, "../schemas/config.schema.yaml")
 
 RESULTS = config["results"]
-MODELS = ["knn"]
 
 
 def out(template, **fields):
@@ -55,9 +54,33 @@ def enabled_backbones():
 BACKBONES = enabled_backbones()
 
 
+def recommender_runs():
+    """family -> its runs (the {model} wildcard): knn, shallow-<variant>..., bert4rec."""
+    recommenders = config["recommenders"]
+    runs = {}
+    if recommenders.get("knn", {}).get("enabled", True):
+        runs["knn"] = ["knn"]
+    shallow = recommenders.get("shallow", {})
+    if shallow.get("enabled", False):
+        variants = shallow.get("variants", ["embedding", "interaction"])
+        runs["shallow"] = [f"shallow-{variant}" for variant in variants]
+    if recommenders.get("bert4rec", {}).get("enabled", False):
+        runs["bert4rec"] = ["bert4rec"]
+    if not runs:
+        raise ValueError("config recommenders: every recommender is disabled")
+    return runs
+
+
+RUNS = recommender_runs()
+MODELS = [run for family_runs in RUNS.values() for run in family_runs]
+TRAINED_MODELS = [run for run in MODELS if run != "knn"]
+
+
 wildcard_constraints:
     backbone="|".join(BACKBONES),
     model="|".join(MODELS),
+    family="|".join(RUNS),
+    variant="embedding|interaction",
     part="|".join(paths.EVALUATED_PARTS),
     shard=r"\d+",
 
@@ -132,25 +155,50 @@ def backbone_resource(key, default):
 # ---- evaluation and targets -----------------------------------------------------
 
 
+def recommender_options(family):
+    """A trained recommender's config block, less the keys only the workflow reads."""
+    block = dict(config["recommenders"].get(family, {}))
+    for workflow_key in ("enabled", "variants", "top_n"):
+        block.pop(workflow_key, None)
+    return block
+
+
+def top_n(family):
+    return config["recommenders"].get(family, {}).get("top_n", 100)
+
+
+def family_table_runs(wildcards):
+    """(run, backbone) pairs of a family's table, in row-building order."""
+    return [(run, b) for run in RUNS[wildcards.family] for b in BACKBONES]
+
+
 def test_summaries(wildcards):
     return [
-        out(paths.METRICS_SUMMARY, model=wildcards.model, backbone=b, part="test")
-        for b in BACKBONES
+        out(paths.METRICS_SUMMARY, model=run, backbone=b, part="test")
+        for run, b in family_table_runs(wildcards)
     ]
 
 
-def sidecars(wildcards):
-    return [out(paths.EMBEDDING_SIDECAR, backbone=b) for b in BACKBONES]
+def table_sidecars(wildcards):
+    return [
+        out(paths.EMBEDDING_SIDECAR, backbone=b)
+        for _, b in family_table_runs(wildcards)
+    ]
+
+
+def training_curves(wildcards):
+    return [out(paths.MODEL_CURVES, model=wildcards.model, backbone=b) for b in BACKBONES]
 
 
 def final_outputs():
-    targets = []
+    targets = [out(paths.COMPARISON_PLOT)]
+    for family in RUNS:
+        targets += [out(paths.TABLE, family=family), out(paths.PLOT, family=family)]
     for model in MODELS:
-        targets.append(out(paths.TABLE, model=model))
-        targets.append(out(paths.PLOT, model=model))
         targets += [
             out(paths.METRICS_SUMMARY, model=model, backbone=b, part=part)
             for b in BACKBONES
             for part in paths.EVALUATED_PARTS
         ]
+    targets += [out(paths.CURVES_PLOT, model=model) for model in TRAINED_MODELS]
     return targets

@@ -22,21 +22,21 @@ rule evaluate:
 rule make_table:
     input:
         summaries=test_summaries,
-        sidecars=sidecars,
+        sidecars=table_sidecars,
     output:
         table=report(
             out(paths.TABLE),
             caption="../report/table.rst",
             category="Tables",
-            labels={"model": "{model}"},
+            labels={"recommender": "{family}"},
         ),
+    params:
+        runs=lambda wildcards: family_table_runs(wildcards),
+        k=config["evaluation"].get("k", 50),
     log:
-        log_file("make_table", "{model}"),
+        log_file("make_table", "{family}"),
     conda:
         "../envs/data.yaml"
-    params:
-        backbones=list(BACKBONES),
-        k=config["evaluation"].get("k", 50),
     script:
         "../workflow/scripts/make_table.py"
 
@@ -49,14 +49,55 @@ rule plot_comparison:
             out(paths.PLOT),
             caption="../report/plot.rst",
             category="Plots",
-            labels={"model": "{model}"},
+            labels={"recommender": "{family}"},
         ),
+    params:
+        model="{family}",
+        k=config["evaluation"].get("k", 50),
     log:
-        log_file("plot_comparison", "{model}"),
+        log_file("plot_comparison", "{family}"),
     conda:
         "../envs/data.yaml"
-    params:
-        model="{model}",
-        k=config["evaluation"].get("k", 50),
     script:
         "../workflow/scripts/plot_comparison.py"
+
+
+rule plot_model_comparison:
+    input:
+        tables=[out(paths.TABLE, family=family) for family in RUNS],
+    output:
+        plot=report(
+            out(paths.COMPARISON_PLOT),
+            caption="../report/comparison.rst",
+            category="Plots",
+            labels={"recommender": "all"},
+        ),
+    params:
+        k=config["evaluation"].get("k", 50),
+    log:
+        log_file("plot_model_comparison", "all"),
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/plot_model_comparison.py"
+
+
+rule plot_training_curves:
+    input:
+        curves=training_curves,
+    output:
+        plot=report(
+            out(paths.CURVES_PLOT),
+            caption="../report/curves.rst",
+            category="Training curves",
+            labels={"model": "{model}"},
+        ),
+    params:
+        backbones=list(BACKBONES),
+        model="{model}",
+    log:
+        log_file("plot_training_curves", "{model}"),
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/plot_training_curves.py"

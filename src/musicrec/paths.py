@@ -27,11 +27,25 @@ EMBEDDING = "embeddings/{backbone}.npy"
 EMBEDDING_SIDECAR = "embeddings/{backbone}.json"
 EMBEDDING_FAILURES = "embeddings/{backbone}.failed.tsv"
 
+# A trained model's artefacts; {model} is a run name: knn, shallow-embedding,
+# shallow-interaction, bert4rec.
+MODEL_CHECKPOINT = "models/{model}/{backbone}/best.pt"
+MODEL_USER_VECTORS = "models/{model}/{backbone}/users.npy"
+MODEL_ITEM_VECTORS = "models/{model}/{backbone}/items.npy"
+MODEL_CURVES = "models/{model}/{backbone}/curves.csv"
+MODEL_TENSORBOARD = "models/{model}/{backbone}/tensorboard"
+# Resume state of a training job: deliberately not a declared output, so it survives
+# Snakemake's clean-up of a killed job's outputs and the rerun continues from it.
+TRAINING_STATE = "checkpoints/{model}/{backbone}"
+
 RECOMMENDATIONS = "recs/{model}/{backbone}.parquet"
 METRICS_PER_USER = "metrics/{model}/{backbone}.{part}.parquet"
 METRICS_SUMMARY = "metrics/{model}/{backbone}.{part}.csv"
-TABLE = "tables/{model}.csv"
-PLOT = "plots/{model}.png"
+# {family}: knn, shallow (its variants as rows), bert4rec.
+TABLE = "tables/{family}.csv"
+PLOT = "plots/{family}.png"
+CURVES_PLOT = "plots/curves/{model}.png"
+COMPARISON_PLOT = "plots/comparison.png"
 
 EVALUATED_PARTS = ("val", "test")
 

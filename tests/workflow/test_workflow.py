@@ -98,7 +98,7 @@ def test_report_is_generated(workdir):
 def test_changing_one_backbone_reruns_only_its_dependants(workdir):
     config = yaml.safe_load((workdir / "configs/tiny.yaml").read_text())
     config["extraction"]["backbones"]["random"]["dim"] = 24
-    (workdir / "configs/tiny.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "configs/tiny.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     jobs = planned_jobs(workdir)
     rules = {rule for rule, _ in jobs}
     assert {"extract_embeddings", "merge_shards", "recommend_knn", "evaluate", "make_table"} <= rules
@@ -119,7 +119,7 @@ def test_every_backbone_of_the_paper_resolves_in_the_dag(tmp_path):
     paper = yaml.safe_load((REPO / "configs/music4all.yaml").read_text())
     config["extraction"]["backbones"] = paper["extraction"]["backbones"]
     assert all(block.get("enabled") for block in config["extraction"]["backbones"].values() if "enabled" in block)
-    (tmp_path / "configs/tiny.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "configs/tiny.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     jobs = planned_jobs(tmp_path)
     extracted = {w.split("backbone=")[1].split(",")[0] for r, w in jobs if r == "extract_embeddings"}
     assert extracted == {"musicnn", "mfcc", "random", "mert", "music2vec", "encodecmae", "jukemir", "musicfm"}

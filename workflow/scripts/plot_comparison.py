@@ -1,4 +1,4 @@
-"""Draw one recommender's comparison table as a bar chart with confidence intervals."""
+"""Draw one recommender family's comparison table as bar charts with confidence intervals."""
 
 import sys
 
@@ -7,10 +7,10 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 import pandas as pd
 
 from musicrec.evaluation.metrics import metric_columns
-from musicrec.evaluation.plots import bar_plot
+from musicrec.evaluation.plots import bar_plot, run_labels
 
 k = int(snakemake.params.k)
-table = pd.read_csv(snakemake.input.table)
+table = run_labels(pd.read_csv(snakemake.input.table))
 figure = bar_plot(
     table,
     metrics=metric_columns(k),

@@ -78,3 +78,17 @@ def _indexed_summary(summary: pd.DataFrame, backbone: str, metrics: list[str]) -
             f"it has {list(summary['metric'])} (computed at another k?)"
         )
     return summary.set_index("metric")
+
+
+def stack_runs(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """One family's table from its runs' tables (e.g. shallow-embedding, shallow-interaction).
+
+    In: run name -> a :func:`make_table` result. Out: the rows of all runs with a leading
+    ``model`` column, each run's rows in their own (ranked) order, runs in the given order.
+    """
+    if not tables:
+        raise ValueError("stack_runs needs at least one run's table")
+    return pd.concat(
+        [table.assign(model=run)[["model", *table.columns]] for run, table in tables.items()],
+        ignore_index=True,
+    )
