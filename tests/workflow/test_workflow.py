@@ -81,6 +81,25 @@ def test_outputs_complete(workdir):
     assert (results / "plots/knn.png").stat().st_size > 1000
 
 
+def test_trained_recommenders_complete(workdir):
+    results = workdir / "results"
+    shallow = pd.read_csv(results / "tables/shallow.csv")
+    assert sorted(set(shallow["model"])) == ["shallow-embedding", "shallow-interaction"]
+    assert len(shallow) == 6 and set(shallow["backbone"]) == {"mfcc", "musicnn", "random"}
+    bert = pd.read_csv(results / "tables/bert4rec.csv")
+    assert list(bert["model"].unique()) == ["bert4rec"] and len(bert) == 3
+    val_users = set(pd.read_parquet(results / "data/val.parquet")["user_id"])
+    test_users = set(pd.read_parquet(results / "data/test.parquet")["user_id"])
+    for model in ["shallow-embedding", "shallow-interaction", "bert4rec"]:
+        recs = pd.read_parquet(results / f"recs/{model}/musicnn.parquet")
+        assert set(recs["user_id"]) == val_users | test_users
+        curves = pd.read_csv(results / f"models/{model}/musicnn/curves.csv")
+        assert {"epoch", "train_loss", "val_loss"} <= set(curves.columns) and len(curves) >= 2
+        assert (results / f"models/{model}/musicnn/best.pt").exists()
+        assert (results / f"plots/curves/{model}.png").stat().st_size > 1000
+    assert (results / "plots/comparison.png").stat().st_size > 1000
+
+
 def test_second_run_has_nothing_to_do(workdir):
     assert planned_jobs(workdir) == []
     result = snakemake(workdir)
@@ -95,16 +114,27 @@ def test_report_is_generated(workdir):
     assert "knn.csv" in html and "knn.png" in html
 
 
+def test_a_lost_shard_reruns_alone(workdir):
+    """A killed shard job leaves no output (Snakemake removes it): only that shard is redone."""
+    shard = workdir / "results/embeddings/musicnn/shard-1.npy"
+    parked = shard.with_suffix(".parked")
+    shard.rename(parked)
+    try:
+        extraction = [w for rule, w in planned_jobs(workdir) if rule == "extract_embeddings"]
+    finally:
+        parked.rename(shard)
+    assert extraction == ["backbone=musicnn, shard=1"]
+
+
 def test_changing_one_backbone_reruns_only_its_dependants(workdir):
     config = yaml.safe_load((workdir / "configs/tiny.yaml").read_text())
     config["extraction"]["backbones"]["random"]["dim"] = 24
     (workdir / "configs/tiny.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     jobs = planned_jobs(workdir)
     rules = {rule for rule, _ in jobs}
-    assert {"extract_embeddings", "merge_shards", "recommend_knn", "evaluate", "make_table"} <= rules
-    assert rules <= {
-        "extract_embeddings", "merge_shards", "recommend_knn", "evaluate", "make_table", "plot_comparison", "all"
-    }
+    downstream = {"extract_embeddings", "merge_shards", "recommend_knn", "train_shallow", "train_bert4rec", "evaluate"}
+    plots = {"make_table", "plot_comparison", "plot_model_comparison", "plot_training_curves", "all"}
+    assert downstream <= rules <= downstream | plots
     for rule, wildcards in jobs:
         if "backbone=" in wildcards:
             assert "backbone=random" in wildcards, (rule, wildcards)

@@ -41,7 +41,13 @@ sidecar = {
     **description,
     "n_tracks": n_tracks,
     "n_failed": len(failures),
-    "failures": str(snakemake.output.failures),
+    # Listed in full (bad audio is rare) so one file tells a reader and the trainers which
+    # rows are NaN and why; the .failed.tsv beside it holds the same table.
+    "failures": [
+        {"track_idx": int(row.track_idx), "track_id": str(row.track_id), "reason": str(row.reason)}
+        for row in failures.itertuples(index=False)
+    ],
+    "failures_table": str(snakemake.output.failures),
     "on_bad_audio": metas[0]["on_bad_audio"],
     "shards": len(metas),
 }
