@@ -35,6 +35,7 @@ rule train_shallow:
         curves=out(paths.MODEL_CURVES, model="shallow-{variant}"),
         tensorboard=directory(out(paths.MODEL_TENSORBOARD, model="shallow-{variant}")),
     params:
+        family="shallow",
         options=recommender_options("shallow"),
         variant="{variant}",
         seed=config["seed"],
@@ -46,7 +47,7 @@ rule train_shallow:
     conda:
         "../envs/train.yaml"
     script:
-        "../workflow/scripts/train_shallow.py"
+        "../workflow/scripts/train_recommender.py"
 
 
 rule train_bert4rec:
@@ -64,6 +65,7 @@ rule train_bert4rec:
         curves=out(paths.MODEL_CURVES, model="bert4rec"),
         tensorboard=directory(out(paths.MODEL_TENSORBOARD, model="bert4rec")),
     params:
+        family="bert4rec",
         options=recommender_options("bert4rec"),
         seed=config["seed"],
         top_n=top_n("bert4rec"),
@@ -74,4 +76,4 @@ rule train_bert4rec:
     conda:
         "../envs/train.yaml"
     script:
-        "../workflow/scripts/train_bert4rec.py"
+        "../workflow/scripts/train_recommender.py"
