@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import soundfile
 
-import musicrec.backbones.musicnn as musicnn_plugin
 from musicrec.audio import load_clip
 from musicrec.backbones import load_backbone
 from musicrec.extraction import extract
@@ -24,7 +23,18 @@ from musicrec.extraction import extract
 SAMPLE_RATE = 22050
 
 # The stock extractor builds its graph with tf.compat.v1.layers, each of which warns that it is deprecated.
-pytestmark = pytest.mark.filterwarnings(r"ignore:`tf\.(layers|keras)\..*` is deprecated:UserWarning")
+pytestmark = [
+    pytest.mark.filterwarnings(r"ignore:`tf\.(layers|keras)\..*` is deprecated:UserWarning"),
+    # TensorFlow is imported only when these tests run, and they run last (tests/conftest.py).
+    pytest.mark.tensorflow,
+]
+
+
+@pytest.fixture(scope="module")
+def musicnn_plugin():
+    import musicrec.backbones.musicnn as plugin
+
+    return plugin
 
 
 def music_like(seconds: float, seed: int, root_hz: float = 220.0) -> np.ndarray:
@@ -116,7 +126,7 @@ def test_other_layers_and_poolings_equal_the_stock_features(clip_path, stock_ref
     np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-5)
 
 
-def test_stock_path_under_numpy2_overflows_and_gives_other_features(backbone, clip_path, monkeypatch):
+def test_stock_path_under_numpy2_overflows_and_gives_other_features(backbone, clip_path, monkeypatch, musicnn_plugin):
     from musicnn import extractor
 
     with np.errstate(over="ignore"):
@@ -140,7 +150,7 @@ def test_stock_feature_loop_repeats_the_first_patch(backbone, clip_path, monkeyp
     assert np.abs(ours - penultimate[0]).max() > 0.05  # we pool all three patches
 
 
-def test_log_mel_is_float32_of_the_float16_rounded_mel():
+def test_log_mel_is_float32_of_the_float16_rounded_mel(musicnn_plugin):
     audio = music_like(4.0, seed=2)[None]
     mel = librosa.feature.melspectrogram(y=audio, sr=16000, n_fft=512, hop_length=256, n_mels=96)
     expected = np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1).swapaxes(1, 2)
@@ -149,7 +159,7 @@ def test_log_mel_is_float32_of_the_float16_rounded_mel():
     np.testing.assert_array_equal(log_mel, expected)
 
 
-def test_patches_are_3_seconds_non_overlapping():
+def test_patches_are_3_seconds_non_overlapping(musicnn_plugin):
     assert musicnn_plugin.PATCH_FRAMES == 187
     assert musicnn_plugin.patch_count(3 * 16000) == 1
     assert musicnn_plugin.patch_count(30 * 16000) == 10
