@@ -9,8 +9,8 @@ from matplotlib.figure import Figure
 
 from musicrec.evaluation.intervals import summarise
 from musicrec.evaluation.metrics import metric_columns
-from musicrec.evaluation.plots import bar_plot
-from musicrec.evaluation.tables import make_table, table_columns
+from musicrec.evaluation.plots import bar_plot, model_comparison_plot, run_labels, training_curves_plot
+from musicrec.evaluation.tables import make_table, stack_runs, table_columns
 
 K = 10
 
@@ -115,3 +115,40 @@ def test_bar_plot_without_interval_draws_no_error_bar(table):
 def test_bar_plot_names_missing_columns(table):
     with pytest.raises(ValueError, match="'mrr@10_upper'"):
         bar_plot(table.drop(columns="mrr@10_upper"), ["mrr@10"], "broken")
+
+
+def test_stack_runs_keeps_each_runs_ranking_under_a_model_column(table):
+    other = table.iloc[::-1].reset_index(drop=True)
+    stacked = stack_runs({"shallow-embedding": table, "shallow-interaction": other})
+    assert list(stacked.columns) == ["model", *table.columns]
+    assert stacked["model"].tolist() == ["shallow-embedding"] * 3 + ["shallow-interaction"] * 3
+    assert stacked["backbone"].tolist() == table["backbone"].tolist() + other["backbone"].tolist()
+    with pytest.raises(ValueError):
+        stack_runs({})
+
+
+def test_run_labels_name_the_run_only_when_runs_share_a_table(table):
+    single = stack_runs({"knn": table})
+    assert run_labels(single)["backbone"].tolist() == table["backbone"].tolist()
+    double = run_labels(stack_runs({"a": table, "b": table}))
+    assert double["backbone"].tolist()[0] == "musicnn (a)" and double["backbone"].tolist()[-1] == "random (b)"
+
+
+def test_model_comparison_plot_groups_runs_per_backbone_and_leaves_gaps(table):
+    partial = table[table["backbone"] != "random"]
+    stacked = stack_runs({"knn": table, "bert4rec": partial})
+    figure = model_comparison_plot(stacked, [f"hitrate@{K}"], "t")
+    bars = [patch for patch in figure.axes[0].patches]
+    assert len(bars) == 6  # 3 backbones x 2 runs, the missing one drawn as a NaN-height gap
+    heights = [bar.get_height() for bar in bars]
+    assert np.isnan(heights).sum() == 1
+    musicnn_knn = table.set_index("backbone").loc["musicnn", f"hitrate@{K}"]
+    assert musicnn_knn in heights
+
+
+def test_training_curves_plot_draws_val_and_train_per_backbone():
+    curves = pd.DataFrame({"epoch": [0, 1, 2], "train_loss": [np.nan, 0.5, 0.4], "val_loss": [0.6, 0.5, 0.45]})
+    figure = training_curves_plot({"musicnn": curves, "random": curves}, "t")
+    assert len(figure.axes[0].lines) == 4
+    with pytest.raises(ValueError, match="lack"):
+        training_curves_plot({"x": curves.drop(columns="val_loss")}, "t")
