@@ -42,28 +42,18 @@ from typing import Any
 
 import numpy as np
 
+from musicrec.backbones.wav2vec2_family import TINY_DATA2VEC_CONFIG, TINY_HUBERT_CONFIG
+
 SECONDS = 30.0
 
-# Tiny models of each real architecture: the same code path at a fraction of the cost.
-TINY_HUBERT = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
-    "conv_dim": [8] * 7,
-    "num_conv_pos_embeddings": 16,
-    "num_conv_pos_embedding_groups": 4,
-}
-TINY_DATA2VEC = {**TINY_HUBERT, "num_conv_pos_embeddings": 2, "conv_pos_kernel_size": 5}
-del TINY_DATA2VEC["num_conv_pos_embedding_groups"]
 
 # (backbone name, plug-in module:class, options for the CPU run, library it needs or None)
 CPU_BACKBONES = [
     ("mfcc", "musicrec.backbones.mfcc:MfccBackbone", {}, None),
-    ("mert", "musicrec.backbones.mert:MertBackbone", {"random_init": True, "model_config": TINY_HUBERT}, None),
+    ("mert", "musicrec.backbones.mert:MertBackbone", {"random_init": True, "model_config": TINY_HUBERT_CONFIG}, None),
     ("mert-windows", "musicrec.backbones.mert:MertBackbone",
-     {"random_init": True, "model_config": TINY_HUBERT, "window_seconds": 5.0}, None),
-    ("music2vec", "musicrec.backbones.music2vec:Music2VecBackbone", {"random_init": True, "model_config": TINY_DATA2VEC}, None),
+     {"random_init": True, "model_config": TINY_HUBERT_CONFIG, "window_seconds": 5.0}, None),
+    ("music2vec", "musicrec.backbones.music2vec:Music2VecBackbone", {"random_init": True, "model_config": TINY_DATA2VEC_CONFIG}, None),
     ("encodecmae", "musicrec.backbones.encodecmae:EncodecMaeBackbone", {"weights": "small"}, "encodecmae"),
     ("jukemir", "musicrec.backbones.jukemir:JukemirBackbone", {}, "jukemirlib"),
     ("musicfm", "musicrec.backbones.musicfm:MusicFmBackbone", {}, "musicfm"),

@@ -14,19 +14,10 @@ torch = pytest.importorskip("torch", reason="the MERT plug-in needs torch")
 pytest.importorskip("transformers", reason="the MERT plug-in needs transformers")
 
 from musicrec.backbones.mert import MERT_V1_330M_SHAPE, MertBackbone, choose_loader  # noqa: E402
-from musicrec.backbones.wav2vec2_family import zero_mean_unit_variance  # noqa: E402
+from musicrec.backbones.wav2vec2_family import TINY_HUBERT_CONFIG, zero_mean_unit_variance  # noqa: E402
 
 SAMPLE_RATE = 24000
-# MERT's own 7-layer feature encoder (320 samples per frame) with narrow channels.
-TINY = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
-    "conv_dim": [8] * 7,
-    "num_conv_pos_embeddings": 16,
-    "num_conv_pos_embedding_groups": 4,
-}
+TINY = TINY_HUBERT_CONFIG
 
 
 def tiny_mert(**options):

@@ -15,17 +15,9 @@ torch = pytest.importorskip("torch", reason="the Music2Vec plug-in needs torch")
 pytest.importorskip("transformers", reason="the Music2Vec plug-in needs transformers")
 
 from musicrec.backbones.music2vec import DEFAULT_VOCAB_SIZE, Music2VecBackbone, repaired_config_dict  # noqa: E402
-from musicrec.backbones.wav2vec2_family import zero_mean_unit_variance  # noqa: E402
+from musicrec.backbones.wav2vec2_family import TINY_DATA2VEC_CONFIG, zero_mean_unit_variance  # noqa: E402
 
-TINY = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
-    "conv_dim": [8] * 7,
-    "num_conv_pos_embeddings": 2,
-    "conv_pos_kernel_size": 5,
-}
+TINY = TINY_DATA2VEC_CONFIG
 
 
 def tiny_music2vec(**options):

@@ -230,3 +230,23 @@ COMMON_ENCODER_OPTIONS: dict[str, Any] = {
     "window_seconds": None,  # None: feed the whole clip; else average fixed windows
     "normalize": True,  # zero mean / unit variance per input, as the models' processors do
 }
+
+
+# Tiny shapes of the two real architectures (MERT = HuBERT layout, Music2Vec = Data2VecAudio),
+# as `model_config` overrides with `random_init: true`: the same feature encoder depth (320
+# samples per frame), positional convolution and transformer as the real models, at toy width,
+# for the unit tests and the CPU benchmark.
+TINY_HUBERT_CONFIG: dict[str, Any] = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "conv_dim": [8] * 7,
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 4,
+}
+TINY_DATA2VEC_CONFIG: dict[str, Any] = {
+    **{key: value for key, value in TINY_HUBERT_CONFIG.items() if key != "num_conv_pos_embedding_groups"},
+    "num_conv_pos_embeddings": 2,
+    "conv_pos_kernel_size": 5,
+}
