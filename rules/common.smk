@@ -187,7 +187,9 @@ def table_sidecars(wildcards):
 
 
 def training_curves(wildcards):
-    return [out(paths.MODEL_CURVES, model=wildcards.model, backbone=b) for b in BACKBONES]
+    return [
+        out(paths.MODEL_CURVES, model=wildcards.model, backbone=b) for b in BACKBONES
+    ]
 
 
 def final_outputs():

@@ -30,13 +30,13 @@ rule make_table:
             category="Tables",
             labels={"recommender": "{family}"},
         ),
-    params:
-        runs=lambda wildcards: family_table_runs(wildcards),
-        k=config["evaluation"].get("k", 50),
     log:
         log_file("make_table", "{family}"),
     conda:
         "../envs/data.yaml"
+    params:
+        runs=lambda wildcards: family_table_runs(wildcards),
+        k=config["evaluation"].get("k", 50),
     script:
         "../workflow/scripts/make_table.py"
 
@@ -51,13 +51,13 @@ rule plot_comparison:
             category="Plots",
             labels={"recommender": "{family}"},
         ),
-    params:
-        model="{family}",
-        k=config["evaluation"].get("k", 50),
     log:
         log_file("plot_comparison", "{family}"),
     conda:
         "../envs/data.yaml"
+    params:
+        model="{family}",
+        k=config["evaluation"].get("k", 50),
     script:
         "../workflow/scripts/plot_comparison.py"
 
@@ -72,12 +72,12 @@ rule plot_model_comparison:
             category="Plots",
             labels={"recommender": "all"},
         ),
-    params:
-        k=config["evaluation"].get("k", 50),
     log:
         log_file("plot_model_comparison", "all"),
     conda:
         "../envs/data.yaml"
+    params:
+        k=config["evaluation"].get("k", 50),
     script:
         "../workflow/scripts/plot_model_comparison.py"
 
@@ -92,12 +92,12 @@ rule plot_training_curves:
             category="Training curves",
             labels={"model": "{model}"},
         ),
-    params:
-        backbones=list(BACKBONES),
-        model="{model}",
     log:
         log_file("plot_training_curves", "{model}"),
     conda:
         "../envs/data.yaml"
+    params:
+        backbones=list(BACKBONES),
+        model="{model}",
     script:
         "../workflow/scripts/plot_training_curves.py"

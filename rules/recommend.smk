@@ -34,6 +34,11 @@ rule train_shallow:
         recs=out(paths.RECOMMENDATIONS, model="shallow-{variant}"),
         curves=out(paths.MODEL_CURVES, model="shallow-{variant}"),
         tensorboard=directory(out(paths.MODEL_TENSORBOARD, model="shallow-{variant}")),
+    log:
+        log_file("train_shallow", "{variant}.{backbone}"),
+    conda:
+        "../envs/train.yaml"
+    threads: 2
     params:
         family="shallow",
         options=recommender_options("shallow"),
@@ -41,11 +46,6 @@ rule train_shallow:
         seed=config["seed"],
         top_n=top_n("shallow"),
         state_dir=out(paths.TRAINING_STATE, model="shallow-{variant}"),
-    threads: 2
-    log:
-        log_file("train_shallow", "{variant}.{backbone}"),
-    conda:
-        "../envs/train.yaml"
     script:
         "../workflow/scripts/train_recommender.py"
 
@@ -64,16 +64,16 @@ rule train_bert4rec:
         recs=out(paths.RECOMMENDATIONS, model="bert4rec"),
         curves=out(paths.MODEL_CURVES, model="bert4rec"),
         tensorboard=directory(out(paths.MODEL_TENSORBOARD, model="bert4rec")),
+    log:
+        log_file("train_bert4rec"),
+    conda:
+        "../envs/train.yaml"
+    threads: 2
     params:
         family="bert4rec",
         options=recommender_options("bert4rec"),
         seed=config["seed"],
         top_n=top_n("bert4rec"),
         state_dir=out(paths.TRAINING_STATE, model="bert4rec"),
-    threads: 2
-    log:
-        log_file("train_bert4rec"),
-    conda:
-        "../envs/train.yaml"
     script:
         "../workflow/scripts/train_recommender.py"
