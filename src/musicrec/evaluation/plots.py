@@ -100,7 +100,9 @@ def model_comparison_plot(tables: pd.DataFrame, metrics: list[str], title: str) 
         ax.set_xticks(np.arange(len(backbones)), backbones, rotation=45, ha="right")
         ax.set_ylim(bottom=0)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize="small")
+    # Below the panels, where it can cover no bar.
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=len(runs), fontsize="small")
     figure.suptitle(title)
     return figure
 
