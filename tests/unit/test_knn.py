@@ -2,19 +2,30 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musicrec.recommenders.knn import l2_normalise, mean_item_profiles, interaction_matrix, recommend_knn
+from musicrec.recommenders.inputs import InputError, prepare_interactions
+from musicrec.recommenders.knn import fit_knn, l2_normalise, mean_item_vectors
 
 
-def _train(rows):
-    return pd.DataFrame(rows, columns=["user_id", "track_idx"])
+def _split(rows):
+    """A split frame (the data/{train,val,test}.parquet contract) from (user, track) pairs."""
+    return pd.DataFrame(
+        {
+            "user_id": [user for user, _ in rows],
+            "track_id": [f"t{track}" for _, track in rows],
+            "track_idx": np.array([track for _, track in rows], dtype=np.int64),
+            "timestamp": pd.Timestamp("2019-03-01") + pd.to_timedelta(np.arange(len(rows)), unit="h"),
+            "count": np.ones(len(rows), dtype=np.int64),
+        }
+    )
 
 
 def test_profile_is_mean_of_usable_items_only():
-    items = np.array([[1.0, 0.0], [0.0, 1.0], [np.nan, np.nan], [3.0, 3.0]], dtype=np.float32)
-    seen = interaction_matrix(np.array([0, 0, 0, 1]), np.array([0, 1, 2, 3]), 2, 4)
-    usable = np.isfinite(items).all(axis=1)
-    profiles = mean_item_profiles(seen, items, usable)
-    np.testing.assert_allclose(profiles, [[0.5, 0.5], [3.0, 3.0]])
+    items = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0], [3.0, 3.0]], dtype=np.float32)
+    usable = np.array([True, True, False, True])  # row 2: failed audio
+    interactions = prepare_interactions(
+        _split([("a", 0), ("a", 1), ("a", 2), ("b", 3)]), _split([("a", 3)]), _split([("b", 0)]), usable
+    )
+    np.testing.assert_allclose(mean_item_vectors(interactions, items), [[0.5, 0.5], [3.0, 3.0]])
 
 
 def test_l2_normalise_keeps_zero_rows():
@@ -27,14 +38,14 @@ def test_recommends_nearest_unseen_items_by_cosine():
     items = np.array(
         [[1, 0.0], [1, 0.1], [1, -0.1], [0, 1.0], [0.1, 1], [-0.1, 1]], dtype=np.float32
     )
-    train = _train([("u1", 0), ("u2", 3)])
-    recs = recommend_knn(items, train, np.array(["u2", "u1"]), top_n=4)
+    recs = fit_knn(items, _split([("u1", 0), ("u2", 3)]), _split([("u1", 1)]), _split([("u2", 4)]), top_n=4)
     assert list(recs.columns) == ["user_id", "rank", "track_idx", "score"]
     u1 = recs[recs.user_id == "u1"]
     assert list(u1["rank"]) == [1, 2, 3, 4]
     assert set(u1["track_idx"].iloc[:2]) == {1, 2}
     assert 0 not in set(u1["track_idx"])  # seen item removed
     assert u1["score"].is_monotonic_decreasing
+    np.testing.assert_allclose(u1["score"].iloc[0], l2_normalise(items[[0]]) @ l2_normalise(items[[1]]).T, rtol=1e-6)
     u2 = recs[recs.user_id == "u2"]
     assert set(u2["track_idx"].iloc[:2]) == {4, 5} and 3 not in set(u2["track_idx"])
 
@@ -42,16 +53,25 @@ def test_recommends_nearest_unseen_items_by_cosine():
 def test_excluded_tracks_are_never_recommended_and_every_user_gets_n():
     rng = np.random.default_rng(0)
     items = rng.standard_normal((50, 8)).astype(np.float32)
-    items[[3, 7]] = np.nan
-    train = _train([(f"u{u}", i) for u in range(20) for i in rng.choice(50, 5, replace=False)])
-    recs = recommend_knn(items, train, np.array([f"u{u}" for u in range(20)]), top_n=30)
+    items[[3, 7]] = np.nan  # failed audio, listed in the sidecar
+    train = _split([(f"u{u}", int(i)) for u in range(20) for i in rng.choice(50, 5, replace=False)])
+    val = _split([(f"u{u}", 0) for u in range(10)])
+    test = _split([(f"u{u}", 1) for u in range(10, 20)])
+    recs = fit_knn(items, train, val, test, top_n=30, excluded_rows=np.array([3, 7]))
     assert not recs["track_idx"].isin([3, 7]).any()
     assert (recs.groupby("user_id").size() == 30).all()
-    merged = recs.merge(train, on=["user_id", "track_idx"])
-    assert merged.empty
+    assert set(recs["user_id"]) == {f"u{u}" for u in range(20)}
+    assert recs.merge(train[["user_id", "track_idx"]], on=["user_id", "track_idx"]).empty
+
+
+def test_nan_rows_not_listed_as_failures_are_an_error():
+    items = np.eye(3, dtype=np.float32)
+    items[2] = np.nan
+    with pytest.raises(InputError, match="not listed as failures"):
+        fit_knn(items, _split([("u1", 0)]), _split([("u1", 1)]), _split([("u1", 1)]), top_n=2)
 
 
 def test_user_without_train_plays_is_an_error():
     items = np.eye(3, dtype=np.float32)
-    with pytest.raises(ValueError, match="no train plays"):
-        recommend_knn(items, _train([("u1", 0)]), np.array(["u1", "ghost"]), top_n=2)
+    with pytest.raises(InputError, match="no usable train items"):
+        fit_knn(items, _split([("u1", 0)]), _split([("u1", 1)]), _split([("ghost", 2)]), top_n=2)

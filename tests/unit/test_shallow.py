@@ -8,13 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from musicrec.recommenders.inputs import prepare_interactions
+from musicrec.recommenders.knn import mean_item_vectors
 from musicrec.recommenders.losses import confidence_weights, hinge_loss, l2_penalty
 from musicrec.recommenders.shallow import ShallowEmbeddingModel, ShallowInteractionModel
 from musicrec.recommenders.shallow_data import (
     ShallowTask,
     build_shallow_model,
     fit_shallow,
-    mean_item_vectors,
     sample_negatives,
     shallow_options,
 )

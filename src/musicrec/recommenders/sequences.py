@@ -45,6 +45,7 @@ from musicrec.recommenders.training import (
     fingerprint,
     options_from_mapping,
     train,
+    trained_options,
 )
 
 OPTIONS_SOURCE = "config recommenders.bert4rec"
@@ -275,13 +276,10 @@ def fit_bert4rec(
         learn_logit_scale=opts.learn_logit_scale and not opts.paper_compat,
     )
     task = Bert4RecTask(model, interactions, opts, chosen, prediction_context_length(opts))
-    settings = LoopSettings(
-        lr=opts.lr, max_epochs=opts.max_epochs, patience=opts.patience, lr_patience=opts.lr_patience, seed=int(seed)
-    )
-    training_options = {k: v for k, v in dataclasses.asdict(opts).items() if k not in ("enabled", "top_n")}
+    settings = LoopSettings.from_options(opts, seed)
     run_id = fingerprint(
         "bert4rec",
-        training_options,
+        trained_options(opts),
         int(seed),
         item_matrix,
         interactions.train_user,

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
 
 from musicrec.recommenders.inputs import (
@@ -35,6 +34,7 @@ from musicrec.recommenders.inputs import (
     check_embeddings,
     prepare_interactions,
 )
+from musicrec.recommenders.knn import mean_item_vectors
 from musicrec.recommenders.losses import confidence_weights, hinge_loss, l2_penalty
 from musicrec.recommenders.retrieval import recommend
 from musicrec.recommenders.shallow import ShallowEmbeddingModel, ShallowInteractionModel
@@ -46,11 +46,11 @@ from musicrec.recommenders.training import (
     fingerprint,
     options_from_mapping,
     train,
+    trained_options,
 )
 
 VARIANTS = {"embedding": ShallowEmbeddingModel, "interaction": ShallowInteractionModel}
 OPTIONS_SOURCE = "config recommenders.shallow"
-WORKFLOW_ONLY = ("enabled", "variants", "top_n")  # options that do not change what is trained
 
 
 @dataclass(frozen=True)
@@ -98,13 +98,6 @@ def shallow_options(options: Mapping | None, source: str = OPTIONS_SOURCE) -> Sh
         if not ok:
             raise InputError(f"{source}: {key} = {getattr(parsed, key)!r}; expected {expected}")
     return parsed
-
-
-def mean_item_vectors(interactions: Interactions, item_matrix: np.ndarray) -> np.ndarray:
-    """(n_users, d): each user's mean train item embedding (the paper's user initialisation)."""
-    seen = interactions.seen()
-    counts = np.asarray(seen.sum(axis=1)).ravel()
-    return np.asarray(sp.diags(1.0 / counts) @ seen @ item_matrix, dtype=np.float32)
 
 
 def sample_negatives(
@@ -258,14 +251,11 @@ def fit_shallow(
     chosen = choose_device(device)
     model = build_shallow_model(variant, item_matrix, interactions, opts, seed)
     task = ShallowTask(model, interactions, opts, chosen, seed)
-    settings = LoopSettings(
-        lr=opts.lr, max_epochs=opts.max_epochs, patience=opts.patience, lr_patience=opts.lr_patience, seed=int(seed)
-    )
-    training_options = {k: v for k, v in dataclasses.asdict(opts).items() if k not in WORKFLOW_ONLY}
+    settings = LoopSettings.from_options(opts, seed)
     run_id = fingerprint(
         "shallow",
         variant,
-        training_options,
+        trained_options(opts),
         int(seed),
         item_matrix,
         interactions.train_user,

@@ -124,6 +124,27 @@ class LoopSettings:
     seed: int = 0
     mixed_precision: bool = True  # only takes effect on CUDA
 
+    @classmethod
+    def from_options(cls, options: Any, seed: int) -> "LoopSettings":
+        """The loop's settings from a model's options dataclass (lr, max_epochs, patience, lr_patience)."""
+        return cls(
+            lr=options.lr,
+            max_epochs=options.max_epochs,
+            patience=options.patience,
+            lr_patience=options.lr_patience,
+            seed=int(seed),
+        )
+
+
+# Config keys only the workflow reads: they do not change what is trained, so they stay out of
+# the fingerprint that decides whether a saved state can be resumed.
+WORKFLOW_ONLY_OPTIONS = ("enabled", "variants", "top_n")
+
+
+def trained_options(options: Any) -> dict[str, Any]:
+    """A model's options dataclass as a dict, less the workflow-only keys (for fingerprints)."""
+    return {k: v for k, v in dataclasses.asdict(options).items() if k not in WORKFLOW_ONLY_OPTIONS}
+
 
 class TrainingTask(Protocol):
     """The model-specific pieces the loop drives."""
