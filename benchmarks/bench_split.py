@@ -136,7 +136,8 @@ def stage_naive_map(log: Path, track_ids: Path, work: Path) -> dict:
 
 
 def stage_split(log: Path, track_ids: Path, work: Path) -> dict:
-    from musicrec.data.logio import read_plays, write_json_atomic, write_parquet_atomic
+    from musicrec.data.logio import read_plays
+    from musicrec.io import write_json, write_parquet
     from musicrec.data.split import split_interactions
 
     plays = read_plays(work / "plays.parquet")
@@ -144,8 +145,8 @@ def stage_split(log: Path, track_ids: Path, work: Path) -> dict:
     parts, report = split_interactions(plays, **SPLIT)
     del plays
     for name, part in parts.items():
-        write_parquet_atomic(part, work / f"{name}.parquet")
-    write_json_atomic(report, work / "split_report.json")
+        write_parquet(part, work / f"{name}.parquet")
+    write_json(report, work / "split_report.json")
     return {"rows": rows, "pairs": {name: len(part) for name, part in parts.items()}}
 
 

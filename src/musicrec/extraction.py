@@ -20,8 +20,8 @@ Shards: a shard is a contiguous slice of the sorted track list
 (:func:`shard_slice`); :func:`merge_shards` concatenates their matrices back.
 :func:`merge_shard_metadata` checks that the shards were made alike and tile the
 track list. What to do about bad audio is the caller's policy
-(:func:`apply_bad_audio_policy`). :func:`write_atomically` is how the workflow
-scripts write shard and merged outputs.
+(:func:`apply_bad_audio_policy`). Scripts write shard and merged outputs with
+:mod:`musicrec.io`'s atomic writer.
 """
 
 from __future__ import annotations
@@ -299,24 +299,6 @@ def merge_shard_metadata(metas: Sequence[Mapping[str, Any]], n_tracks: int) -> d
     if expected_start != n_tracks:
         raise ValueError(f"shards cover rows 0..{expected_start}; the catalogue has {n_tracks} tracks")
     return dict(first)
-
-
-def write_atomically(path: str | os.PathLike, write: Callable[[str], object]) -> None:
-    """Call ``write(temporary_path)`` then rename the result onto ``path``.
-
-    A killed or preempted job thus never leaves a truncated shard that looks
-    finished. The temporary file sits in the same folder (so the rename is
-    atomic) and keeps ``path``'s file name as its suffix (so writers that add
-    extensions, like ``np.save``, leave it alone); it is removed if ``write`` fails.
-    """
-    folder, name = os.path.split(os.fspath(path))
-    temporary = os.path.join(folder, f".tmp-{os.getpid()}-{name}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 class BadAudioError(RuntimeError):

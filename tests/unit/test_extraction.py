@@ -22,7 +22,6 @@ from musicrec.extraction import (
     merge_shard_metadata,
     merge_shards,
     shard_slice,
-    write_atomically,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -218,20 +217,6 @@ def test_fail_policy_names_tracks_and_reasons():
     assert "t04: missing file" in str(error.value) and "t09: silent" in str(error.value)
     with pytest.raises(ValueError, match="on_bad_audio"):
         apply_bad_audio_policy(failures, "ignore", "musicnn")
-
-
-def test_write_atomically_leaves_nothing_when_the_writer_fails(tmp_path):
-    target = tmp_path / "shard-0.npy"
-    write_atomically(target, lambda path: np.save(path, np.arange(3)))
-    np.testing.assert_array_equal(np.load(target), np.arange(3))
-
-    def broken(path):
-        Path(path).write_text("half")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError):
-        write_atomically(tmp_path / "other.npy", broken)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["shard-0.npy"]
 
 
 def test_registry():

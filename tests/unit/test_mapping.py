@@ -11,12 +11,10 @@ import pyarrow as pa
 import pytest
 
 from musicrec.data.logio import (
-    atomic_path,
     iter_log_lines,
     map_log_file,
     read_plays,
     read_track_ids,
-    write_json_atomic,
 )
 from musicrec.data.mapping import LogFormatError, map_chunk, parse_timestamps
 
@@ -204,20 +202,6 @@ def test_track_id_list_is_checked(tmp_path):
     good = tmp_path / "good.csv"
     good.write_text("index,track_id\n0,a\n1,b\n")
     assert read_track_ids(good).to_pylist() == ["a", "b"]
-
-
-def test_atomic_write_leaves_old_file_and_no_temporary_on_failure(tmp_path):
-    target = tmp_path / "report.json"
-    write_json_atomic({"version": 1}, target)
-    with pytest.raises(RuntimeError), atomic_path(target) as temporary:
-        with open(temporary, "w") as handle:
-            handle.write('{"version": 2, "half')
-        raise RuntimeError("job killed mid-write")
-    assert json.loads(target.read_text()) == {"version": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
-    umask = os.umask(0)
-    os.umask(umask)
-    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not a private temp file's 0600
 
 
 def test_map_chunk_on_arrays_directly():

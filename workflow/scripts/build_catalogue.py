@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from musicrec.data.catalogue import TABLE_FILES, build_catalogue, read_music4all_table, track_id_table
-from musicrec.data.logio import atomic_path, write_parquet_atomic
+from musicrec.io import atomic_path, write_parquet
 
 sources = {table: str(snakemake.input[table]) for table in TABLE_FILES}  # noqa: F821
 audio_dir = Path(snakemake.params.audio_dir)  # noqa: F821
@@ -24,7 +24,7 @@ catalogue, report = build_catalogue(
     audio_files=audio_files,
     sources=sources,
 )
-write_parquet_atomic(catalogue, snakemake.output.catalogue)  # noqa: F821
+write_parquet(catalogue, snakemake.output.catalogue)  # noqa: F821
 with atomic_path(snakemake.output.track_ids) as temporary:  # noqa: F821
     track_id_table(catalogue).to_csv(temporary, index=False)
 print(json.dumps(report, indent=2), file=sys.stderr)

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from musicrec.backbones import load_backbone
-from musicrec.extraction import apply_bad_audio_policy, extract, shard_slice, write_atomically
+from musicrec.extraction import apply_bad_audio_policy, extract, shard_slice
+from musicrec.io import write_atomic, write_json
 
 params = snakemake.params
 catalogue = pd.read_parquet(snakemake.input.catalogue, columns=["track_id", "audio_path"])
@@ -53,7 +54,7 @@ meta = {
     "n_failed": len(failures),
     "on_bad_audio": params.on_bad_audio,
 }
-write_atomically(snakemake.output.embeddings, lambda path: np.save(path, embeddings))
-write_atomically(snakemake.output.failures, lambda path: failures.to_csv(path, sep="\t", index=False))
-write_atomically(snakemake.output.meta, lambda path: Path(path).write_text(json.dumps(meta, indent=2)))
+write_atomic(snakemake.output.embeddings, lambda path: np.save(path, embeddings))
+write_atomic(snakemake.output.failures, lambda path: failures.to_csv(path, sep="\t", index=False))
+write_json(meta, snakemake.output.meta)
 print(f"wrote {embeddings.shape} {embeddings.dtype} to {snakemake.output.embeddings}", file=sys.stderr)

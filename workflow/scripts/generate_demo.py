@@ -17,7 +17,7 @@ from musicrec.data.demo import (
     generate_demo,
     render_demo_audio,
 )
-from musicrec.data.logio import atomic_path
+from musicrec.io import atomic_path
 
 config = DemoConfig.from_mapping(snakemake.params.demo)  # noqa: F821
 seed = int(snakemake.params.seed)  # noqa: F821

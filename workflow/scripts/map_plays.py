@@ -6,7 +6,8 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
 import json
 
-from musicrec.data.logio import map_log_file, write_json_atomic
+from musicrec.data.logio import map_log_file
+from musicrec.io import write_json
 
 report = map_log_file(
     snakemake.input.log,
@@ -15,5 +16,5 @@ report = map_log_file(
     strict=bool(snakemake.params.strict),
     chunk_rows=int(snakemake.params.chunk_rows),
 )
-write_json_atomic(report, snakemake.output.report)
+write_json(report, snakemake.output.report)
 print(json.dumps(report, indent=2), file=sys.stderr)

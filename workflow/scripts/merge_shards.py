@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicrec.extraction import merge_shard_metadata, merge_shards, write_atomically
+from musicrec.extraction import merge_shard_metadata, merge_shards
+from musicrec.io import write_atomic, write_json
 
 backbone = snakemake.params.backbone
 shard_paths = list(snakemake.input.shards)
@@ -51,7 +52,7 @@ sidecar = {
     "on_bad_audio": metas[0]["on_bad_audio"],
     "shards": len(metas),
 }
-write_atomically(snakemake.output.embeddings, lambda path: np.save(path, embeddings))
-write_atomically(snakemake.output.failures, lambda path: failures.to_csv(path, sep="\t", index=False))
-write_atomically(snakemake.output.sidecar, lambda path: Path(path).write_text(json.dumps(sidecar, indent=2)))
+write_atomic(snakemake.output.embeddings, lambda path: np.save(path, embeddings))
+write_atomic(snakemake.output.failures, lambda path: failures.to_csv(path, sep="\t", index=False))
+write_json(sidecar, snakemake.output.sidecar)
 print(f"backbone {backbone}: {embeddings.shape} from {len(metas)} shard(s), {len(failures)} failed", file=sys.stderr)

@@ -6,7 +6,8 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
 import json
 
-from musicrec.data.logio import read_plays, write_json_atomic, write_parquet_atomic
+from musicrec.data.logio import read_plays
+from musicrec.io import write_json, write_parquet
 from musicrec.data.split import PARTS, split_interactions
 
 params = snakemake.params
@@ -19,6 +20,6 @@ parts, report = split_interactions(
     seed=int(params.seed),
 )
 for part in PARTS:
-    write_parquet_atomic(parts[part], snakemake.output[part])
-write_json_atomic(report, snakemake.output.report)
+    write_parquet(parts[part], snakemake.output[part])
+write_json(report, snakemake.output.report)
 print(json.dumps(report, indent=2), file=sys.stderr)

@@ -10,11 +10,7 @@ a failed job never leaves a half-written artefact that looks finished.
 
 from __future__ import annotations
 
-import json
-import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -34,42 +30,13 @@ from musicrec.data.mapping import (
     map_chunk,
     raise_on_first_problem,
 )
+from musicrec.io import atomic_path
 
 EXPECTED_HEADER = "\t".join(LOG_COLUMNS)
 READ_BLOCK_BYTES = 16 << 20
 MAX_CHUNK_BYTES = 2**31 - 1  # Arrow binary arrays use int32 offsets
 TRACK_ID_COLUMNS = ["index", "track_id"]
 NEWLINE, CARRIAGE_RETURN = 10, 13
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
-
-    On an exception the temporary file is removed and ``path`` is left untouched.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A fresh name, created by the writer itself, so the file gets the usual umask permissions.
-    temporary = str(target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"))
-    try:
-        yield temporary
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(content: dict, path: str | Path) -> None:
-    """Write ``content`` as indented JSON to ``path`` atomically."""
-    with atomic_path(path) as temporary:
-        Path(temporary).write_text(json.dumps(content, indent=2) + "\n")
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write ``frame`` (without its index) to ``path`` atomically; categoricals stay dictionary-encoded."""
-    with atomic_path(path) as temporary:
-        frame.to_parquet(temporary, index=False)
 
 
 def read_track_ids(path: str | Path) -> pa.Array:

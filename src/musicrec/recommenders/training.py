@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from musicrec.io import write_atomic
 from musicrec.recommenders.inputs import InputError
 
 log = logging.getLogger(__name__)
@@ -184,9 +185,7 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def _save_atomic(payload: Any, path: Path) -> None:
-    partial = path.with_name(path.name + ".partial")
-    torch.save(payload, partial)
-    os.replace(partial, path)
+    write_atomic(path, lambda temporary: torch.save(payload, temporary))
 
 
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
