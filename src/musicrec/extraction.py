@@ -39,8 +39,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from musicrec import paths
 from musicrec.audio import BadAudio, load_clip
 from musicrec.backbones.base import Backbone
+from musicrec.pooling import ALL_LAYERS
 
 FAILURE_COLUMNS = ["row", "audio_path", "reason"]
 BAD_AUDIO_POLICIES = ("fail", "skip")
@@ -303,3 +305,129 @@ def merge_shard_metadata(metas: Sequence[Mapping[str, Any]], n_tracks: int) -> d
 
 class BadAudioError(RuntimeError):
     """Extraction met bad audio while the policy is ``on_bad_audio: fail``."""
+
+
+# Multi-layer extraction -------------------------------------------------------------
+# A backbone block whose `layer` is "all" or a list embeds every track as (n_layers, d_max):
+# the layers artefact (paths.LAYERS), extract-only. It never goes to embeddings/, since an
+# embedding is (n_tracks, d); layer choices and fusions of it are derived embeddings.
+
+
+def is_multi_layer(block: Mapping[str, Any]) -> bool:
+    """Whether backbone block ``block`` (its config mapping) is a multi-layer extraction.
+
+    True when its ``layer`` is ``"all"`` or a list of layers: the plug-in then
+    returns ``(n_layers, d_max)`` per track. A block without ``layer`` takes its
+    plug-in's default, which is always one layer.
+    """
+    layer = block.get("layer")
+    return layer == ALL_LAYERS or isinstance(layer, (list, tuple))
+
+
+def merged_outputs(backbone: str, block: Mapping[str, Any]) -> dict[str, str]:
+    """Where the merged extraction of ``backbone`` goes, relative to the results root.
+
+    Returns ``{"matrix", "sidecar", "failures"}``: the layers artefact
+    (``paths.LAYERS`` ...) for a multi-layer block (:func:`is_multi_layer`),
+    else the embedding (``paths.EMBEDDING`` ...).
+    """
+    if is_multi_layer(block):
+        templates = (paths.LAYERS, paths.LAYERS_SIDECAR, paths.LAYERS_FAILURES)
+    else:
+        templates = (paths.EMBEDDING, paths.EMBEDDING_SIDECAR, paths.EMBEDDING_FAILURES)
+    # Both field names: embedding paths are keyed on {embedding} after the registry refactor.
+    filled = [paths.fill(template, backbone=backbone, embedding=backbone) for template in templates]
+    return dict(zip(("matrix", "sidecar", "failures"), filled))
+
+
+def layer_layout(description: Mapping[str, Any]) -> tuple[list[str], list[int]]:
+    """``(layer_names, layer_dims)`` of a multi-layer extraction, from its ``backbone.describe()``.
+
+    A plug-in whose layers differ in width reports ``layer_names`` and
+    ``layer_dims`` itself (MusicNN); for one whose layers share a width
+    (MERT, Whisper) the names default to its ``layer`` indices as strings and
+    every width to ``d_max``.
+
+    Raises:
+        ValueError: the description is not of a multi-layer extraction, or its
+            names/widths do not fit ``output_shape = (n_layers, d_max)``.
+    """
+    backbone = description.get("backbone")
+    shape = list(description.get("output_shape", []))
+    if len(shape) != 2:
+        raise ValueError(
+            f"backbone {backbone!r}: output_shape {shape} is not (n_layers, d_max); "
+            "only a block with `layer: all` or a list of layers is a multi-layer extraction"
+        )
+    n_layers, d_max = shape
+    names = description.get("layer_names")
+    if names is None:
+        layer = description.get("layer")
+        names = [str(index) for index in layer] if isinstance(layer, (list, tuple)) else None
+    dims = description.get("layer_dims", [d_max] * n_layers)
+    if names is None or len(names) != n_layers or len(set(names)) != n_layers:
+        raise ValueError(
+            f"backbone {backbone!r}: layer_names {names} must be {n_layers} distinct names, one per layer"
+        )
+    if len(dims) != n_layers or any(not 1 <= dim <= d_max for dim in dims) or max(dims) != d_max:
+        raise ValueError(
+            f"backbone {backbone!r}: layer_dims {dims} must be {n_layers} widths in 1..{d_max}, the widest {d_max}"
+        )
+    return [str(name) for name in names], [int(dim) for dim in dims]
+
+
+def check_layer_padding(layers: np.ndarray, layer_dims: Sequence[int], backbone: str) -> None:
+    """Raise ValueError unless ``layers`` (n_tracks, n_layers, d_max) is zero right of each layer's width.
+
+    Failed rows (all NaN) are exempt. A non-zero value in the padding means a
+    shard was made with another layout, or a plug-in that pads wrongly.
+    """
+    if layers.ndim != 3 or layers.shape[1] != len(layer_dims):
+        raise ValueError(
+            f"backbone {backbone!r}: layers of shape {layers.shape}; expected (n_tracks, {len(layer_dims)}, d_max)"
+        )
+    finite = ~np.isnan(layers).all(axis=(1, 2))
+    for index, dim in enumerate(layer_dims):
+        padding = layers[finite, index, dim:]
+        if padding.size and np.any(padding != 0):
+            row = int(np.flatnonzero(finite)[np.flatnonzero((padding != 0).any(axis=1))[0]])
+            raise ValueError(
+                f"backbone {backbone!r}: layer {index} is {dim} wide, but row {row} has non-zero values "
+                f"in its padding (columns {dim}..{layers.shape[2] - 1})"
+            )
+
+
+def describe_merged(description: Mapping[str, Any], merged: np.ndarray) -> dict[str, Any]:
+    """The sidecar fields that describe a merged extraction ``merged`` made as ``description`` says.
+
+    For a multi-layer extraction (``merged`` is (n_tracks, n_layers, d_max))
+    this adds ``layer_names``, ``layer_dims`` (:func:`layer_layout`) and
+    ``n_layers`` to ``description``, after checking the shape and that the
+    padding is zero (:func:`check_layer_padding`); for a (n_tracks, d)
+    embedding it returns ``description`` unchanged. The caller adds the track
+    and failure fields (``n_tracks``, ``n_failed``, ``failures``, ...).
+    """
+    backbone = str(description.get("backbone"))
+    expected = tuple(description.get("output_shape", ()))
+    if tuple(merged.shape[1:]) != expected:
+        raise ValueError(
+            f"backbone {backbone!r}: merged matrix of per-track shape {merged.shape[1:]}, "
+            f"but the plug-in described {expected}"
+        )
+    if merged.ndim == 2:
+        return dict(description)
+    names, dims = layer_layout(description)
+    check_layer_padding(merged, dims, backbone)
+    return {**description, "layer_names": names, "layer_dims": dims, "n_layers": len(names)}
+
+
+def unpad_layer(layers: np.ndarray, layer_names: Sequence[str], layer_dims: Sequence[int], layer: str) -> np.ndarray:
+    """Layer ``layer`` of a layers artefact, its padding cut off.
+
+    Returns ``layers[:, i, :layer_dims[i]]``, ``(n_tracks, layer_dims[i])``, for ``layer_names[i] == layer``.
+    """
+    names = [str(name) for name in layer_names]
+    if str(layer) not in names:
+        raise ValueError(f"layer {layer!r} is not in this extraction; its layers are {names}")
+    index = names.index(str(layer))
+    return layers[:, index, : layer_dims[index]]

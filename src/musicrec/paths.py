@@ -71,3 +71,11 @@ MUSIC4ALL_AUDIO_DIR = "audios"
 ONION_LISTENING_LOG = "userid_trackid_timestamp.tsv"
 
 LOG = "logs/{rule}/{name}.log"
+
+# Multi-layer extraction (a backbone block with `layer: all` or a list of layers): every
+# layer of one backbone, extract-only; probing and fusion read it. (n_tracks, n_layers, d_max)
+# float32, layers narrower than d_max zero-padded on the right; the sidecar adds `layer_names`
+# and `layer_dims` (see musicrec.extraction.describe_merged).
+LAYERS = "layers/{backbone}.npy"
+LAYERS_SIDECAR = "layers/{backbone}.json"
+LAYERS_FAILURES = "layers/{backbone}.failed.tsv"

@@ -100,7 +100,10 @@ def stock_reference(clip_path):
     """The stock extractor's per-patch outputs with both defects neutralised: ``{layer: (3, d)}``."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         taggram, features = stock_features(monkeypatch, clip_path, numpy1_log_mel=True, one_run=True)
-    return {"taggram": taggram, **{layer: features[layer] for layer in ("penultimate", "mean_pool", "max_pool")}}
+    reference = {"taggram": taggram, **{layer: features[layer] for layer in ("penultimate", "mean_pool", "max_pool")}}
+    # frame layers come as (patches, 187 frames, d): their per-patch vector is the mean over the frames
+    reference.update({layer: features[layer].mean(axis=1) for layer in ("timbral", "temporal", "cnn1", "cnn2", "cnn3")})
+    return reference
 
 
 def test_embedding_equals_the_stock_pipeline_with_its_defects_neutralised(backbone, clip_path, stock_reference):
@@ -114,7 +117,14 @@ def test_embedding_equals_the_stock_pipeline_with_its_defects_neutralised(backbo
 
 @pytest.mark.parametrize(
     "layer, pooling, dim",
-    [("taggram", "mean", 50), ("mean_pool", "mean", 753), ("max_pool", "max", 753), ("penultimate", "max", 200)],
+    [
+        ("taggram", "mean", 50),
+        ("mean_pool", "mean", 753),
+        ("max_pool", "max", 753),
+        ("penultimate", "max", 200),
+        ("timbral", "mean", 408),
+        ("cnn2", "max", 64),
+    ],
 )
 def test_other_layers_and_poolings_equal_the_stock_features(clip_path, stock_reference, layer, pooling, dim):
     options = {"plugin": "musicnn", "layer": layer, "pooling": pooling, "device": "cpu"}
@@ -220,3 +230,77 @@ def test_bad_options_are_named(options, message):
     with pytest.raises(ValueError, match=message) as error:
         load_backbone("musicnn", options)
     assert "'musicnn'" in str(error.value)
+
+
+# Multi-layer extraction (`layer: all`): every layer at once, zero-padded to the widest.
+
+MUSICNN_LAYER_DIMS = {
+    "timbral": 408,
+    "temporal": 153,
+    "cnn1": 64,
+    "cnn2": 64,
+    "cnn3": 64,
+    "mean_pool": 753,
+    "max_pool": 753,
+    "penultimate": 200,
+    "taggram": 50,
+}
+
+
+@pytest.fixture(scope="module")
+def all_layers():
+    with load_backbone("musicnn_layers", {"plugin": "musicnn", "layer": "all", "device": "cpu"}) as loaded:
+        yield loaded
+
+
+def test_all_layers_describe_names_and_widths(all_layers):
+    description = all_layers.describe()
+    assert all_layers.output_shape == (9, 753)
+    assert description["layer_names"] == list(MUSICNN_LAYER_DIMS) == description["layer"]
+    assert description["layer_dims"] == list(MUSICNN_LAYER_DIMS.values())
+    assert "frame layers" in description["pooling"]
+
+
+def test_every_layer_equals_the_stock_graph_and_its_padding_is_zero(all_layers, clip_path, stock_reference):
+    stacked = all_layers.embed(load_clip(clip_path, 16000)[None], np.array([0]))[0]
+    assert stacked.shape == (9, 753) and stacked.dtype == np.float32
+    for index, (layer, dim) in enumerate(MUSICNN_LAYER_DIMS.items()):
+        np.testing.assert_allclose(stacked[index, :dim], stock_reference[layer].mean(axis=0), rtol=1e-5, atol=1e-5)
+        assert (stacked[index, dim:] == 0).all(), f"padding of {layer} is not zero"
+    # the frame layers partition mean_pool, as musicnn concatenates them before its time pooling
+    frame_dims = list(MUSICNN_LAYER_DIMS.values())[:5]
+    np.testing.assert_array_equal(np.concatenate([stacked[i, :dim] for i, dim in enumerate(frame_dims)]), stacked[5])
+
+
+def test_a_layer_list_keeps_its_order_and_pooling(clip_path, stock_reference):
+    options = {"plugin": "musicnn", "layer": ["taggram", "cnn3"], "pooling": "max", "device": "cpu"}
+    with load_backbone("musicnn_two", options) as two:
+        stacked = two.embed(load_clip(clip_path, 16000)[None], np.array([0]))[0]
+        assert two.describe()["layer_dims"] == [50, 64] and stacked.shape == (2, 64)
+    np.testing.assert_allclose(stacked[0, :50], stock_reference["taggram"].max(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(stacked[1], stock_reference["cnn3"].max(axis=0), rtol=1e-5, atol=1e-5)
+    assert (stacked[0, 50:] == 0).all()
+
+
+def test_penultimate_of_the_layers_artefact_is_the_musicnn_embedding(all_layers, backbone, tmp_path):
+    """Through the extraction loop and the merge's sidecar: layers artefact's penultimate == `musicnn`."""
+    from musicrec.extraction import describe_merged, unpad_layer
+
+    paths = []
+    for i, seconds in enumerate([6.0, 9.5, 6.0]):
+        paths.append(str(tmp_path / f"clip{i}.wav"))
+        soundfile.write(paths[-1], music_like(seconds, seed=20 + i, root_hz=180 + 30 * i), SAMPLE_RATE)
+    layers, failures = extract(all_layers, paths, batch_size=2, workers=0, progress=False)
+    embedding, _ = extract(backbone, paths, batch_size=2, workers=0, progress=False)
+    assert failures.empty and layers.shape == (3, 9, 753)
+    sidecar = describe_merged(all_layers.describe(), layers)
+    assert sidecar["layer_names"] == list(MUSICNN_LAYER_DIMS) and sidecar["n_layers"] == 9
+    penultimate = unpad_layer(layers, sidecar["layer_names"], sidecar["layer_dims"], "penultimate")
+    assert penultimate.shape == (3, 200)
+    np.testing.assert_allclose(penultimate, embedding, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layer", [["penultimate", "penultimate"], [], ["cnn4"], "everything", 3])
+def test_bad_layer_choices_are_named(layer):
+    with pytest.raises(ValueError, match="'layer'.*a list of distinct ones, or 'all'"):
+        load_backbone("musicnn", {"layer": layer})

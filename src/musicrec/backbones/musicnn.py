@@ -66,8 +66,17 @@ PATCH_FRAMES = 1 + int(
     )
 )
 
-# Layers with one vector per patch (musicnn's feature names; taggram = sigmoid of the tag logits).
-LAYERS = ("penultimate", "taggram", "mean_pool", "max_pool")
+# musicnn's layers (the feature names of build_musicnn / musicnn.extractor), shallow to deep.
+# Frame layers give a vector per spectrogram frame of a patch: the front end's timbral
+# (7x38 and 7x67 filters, 2 x 204) and temporal (128/64/32-frame filters, 3 x 51) maps, and
+# the mid-end's three 64-filter convolutions (cnn2 and cnn3 with their residuals). Each is
+# averaged over the patch's frames, which is exactly its slice of mean_pool, the time mean of
+# the mid-end's output [timbral | temporal | cnn1 | cnn2 | cnn3] (753 = 408 + 153 + 3 x 64).
+FRAME_LAYERS = ("timbral", "temporal", "cnn1", "cnn2", "cnn3")
+# Patch layers give a vector per patch (taggram = sigmoid of the tag logits).
+PATCH_LAYERS = ("mean_pool", "max_pool", "penultimate", "taggram")
+LAYERS = FRAME_LAYERS + PATCH_LAYERS
+ALL_LAYERS = "all"
 POOLINGS = ("mean", "max")
 
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
@@ -103,7 +112,14 @@ def patch_count(n_samples: int) -> int:
 
 
 class MusicnnBackbone(Backbone):
-    """MusicNN features of 16-kHz clips pooled over 3-s patches; options weights, layer, pooling, patch_batch."""
+    """MusicNN features of 16-kHz clips pooled over 3-s patches; options weights, layer, pooling, patch_batch.
+
+    ``layer`` is one of :data:`LAYERS` (output ``(d,)``), a list of them or
+    ``"all"`` (output ``(n_layers, d_max)``: every layer in the order asked,
+    narrower layers zero-padded on the right; ``describe()`` lists their
+    ``layer_names`` and ``layer_dims``). Each layer is computed exactly as its
+    single-layer extraction: one forward pass serves them all.
+    """
 
     plugin = "musicnn"
     default_sample_rate = musicnn_config.SR
@@ -121,8 +137,12 @@ class MusicnnBackbone(Backbone):
             raise self.option_error(
                 "weights", params["weights"], f"one of {sorted(WEIGHTS)} (the checkpoints in the musicnn wheel)"
             )
-        if params["layer"] not in LAYERS:
-            raise self.option_error("layer", params["layer"], f"one of {LAYERS}")
+        self._layer_names = _resolve_layers(params["layer"])
+        if self._layer_names is None:
+            raise self.option_error(
+                "layer", params["layer"], f"one of {LAYERS}, a list of distinct ones, or {ALL_LAYERS!r}"
+            )
+        self._multi_layer = not isinstance(params["layer"], str) or params["layer"] == ALL_LAYERS
         if params["pooling"] not in POOLINGS:
             raise self.option_error("pooling", params["pooling"], f"one of {POOLINGS}")
         params["patch_batch"] = self._check_positive_int("patch_batch", params["patch_batch"])
@@ -137,15 +157,15 @@ class MusicnnBackbone(Backbone):
         self.checkpoint = str(Path(musicnn.__file__).parent / params["weights"]) + os.sep
         weights = restore_weights(params["weights"], self.checkpoint)
         self._session, self._patches, self._features = self._inference_session(weights)
-        self._dim = int(self._features.shape[-1])
+        self._dims = [int(feature.shape[-1]) for feature in self._features]
         self._weights_sha256 = _sha256(self.checkpoint + ".data-00000-of-00001")
 
     @property
     def output_shape(self) -> tuple[int, ...]:
-        return (self._dim,)
+        return (len(self._dims), max(self._dims)) if self._multi_layer else (self._dims[0],)
 
     def embed(self, audio: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
-        """``(B, n_samples)`` float32 at 16 kHz (at least 3 s) -> ``(B, d)`` float32, pooled over 3-s patches."""
+        """``(B, n_samples)`` float32 at 16 kHz (at least 3 s) -> ``(B, *output_shape)`` float32, patch-pooled."""
         audio = np.asarray(audio, dtype=np.float32)
         n_clips, n_samples = audio.shape
         n_patches = patch_count(n_samples)
@@ -157,25 +177,38 @@ class MusicnnBackbone(Backbone):
         log_mel = log_mel_spectrogram(audio)[:, : n_patches * PATCH_FRAMES]
         patches = log_mel.reshape(n_clips * n_patches, PATCH_FRAMES, musicnn_config.N_MELS)
         step = self.params["patch_batch"]
-        features = np.concatenate(
-            [
-                self._session.run(self._features, {self._patches: patches[start : start + step]})
-                for start in range(0, len(patches), step)
-            ]
-        ).reshape(n_clips, n_patches, self._dim)
-        pooled = features.mean(axis=1) if self.params["pooling"] == "mean" else features.max(axis=1)
-        return pooled.astype(np.float32)
+        runs = [
+            self._session.run(self._features, {self._patches: patches[start : start + step]})
+            for start in range(0, len(patches), step)
+        ]
+        pooled = []
+        for index, dim in enumerate(self._dims):
+            features = np.concatenate([run[index] for run in runs]).reshape(n_clips, n_patches, dim)
+            pooled.append(features.mean(axis=1) if self.params["pooling"] == "mean" else features.max(axis=1))
+        if not self._multi_layer:
+            return pooled[0].astype(np.float32)
+        stacked = np.zeros((n_clips, *self.output_shape), dtype=np.float32)
+        for index, (vectors, dim) in enumerate(zip(pooled, self._dims)):
+            stacked[:, index, :dim] = vectors
+        return stacked
 
     def describe_model(self) -> dict[str, Any]:
+        layers = {"layer": self.params["layer"]}
+        if self._multi_layer:
+            names = list(self._layer_names)
+            layers = {"layer": names, "layer_names": names, "layer_dims": list(self._dims)}
+        pooling = (
+            f"{self.params['pooling']} over non-overlapping {PATCH_SECONDS:g}-s patches "
+            f"({PATCH_FRAMES} frames), remainder dropped"
+        )
+        if set(self._layer_names) & set(FRAME_LAYERS):
+            pooling += f"; frame layers ({', '.join(FRAME_LAYERS)}) first averaged over each patch's frames"
         return {
             "weights": self.params["weights"],
             "weights_path": self.checkpoint,
             "weights_sha256": self._weights_sha256,
-            "layer": self.params["layer"],
-            "pooling": (
-                f"{self.params['pooling']} over non-overlapping {PATCH_SECONDS:g}-s patches "
-                f"({PATCH_FRAMES} frames), remainder dropped"
-            ),
+            **layers,
+            "pooling": pooling,
             "input": (
                 f"log10(10000 * float16(mel) + 1) in float32; mel: {musicnn_config.N_MELS} bands, "
                 f"n_fft {musicnn_config.FFT_SIZE}, hop {musicnn_config.FFT_HOP} at {musicnn_config.SR} Hz"
@@ -187,14 +220,17 @@ class MusicnnBackbone(Backbone):
     def close(self) -> None:
         self._session.close()
 
-    def _inference_session(self, weights: dict[str, np.ndarray]) -> tuple[tf.compat.v1.Session, tf.Tensor, tf.Tensor]:
-        """``(session, patches placeholder, feature tensor)`` of the inference graph over ``weights``."""
+    def _inference_session(
+        self, weights: dict[str, np.ndarray]
+    ) -> tuple[tf.compat.v1.Session, tf.Tensor, list[tf.Tensor]]:
+        """``(session, patches placeholder, one feature tensor per layer)`` of the inference graph over ``weights``."""
         graph = tf.Graph()
         with graph.as_default():
             patches = tf.compat.v1.placeholder(
                 tf.float32, [None, PATCH_FRAMES, musicnn_config.N_MELS], name="log_mel_patches"
             )
-            features = inference_graph(patches, weights, self.params["layer"])
+            outputs = inference_graph(patches, weights)
+            features = [outputs[layer] for layer in self._layer_names]
         config = tf.compat.v1.ConfigProto()
         config.gpu_options.allow_growth = True  # take GPU memory as needed, not all of it up front
         if self.settings.device == "cpu":
@@ -268,16 +304,18 @@ _POOL_NORM, _DENSE, _DENSE_NORM, _OUTPUT = "batch_normalization_9", "dense", "ba
 _BATCH_NORM_EPSILON = 1e-3  # tf.compat.v1.layers.batch_normalization's default, which musicnn uses
 
 
-def inference_graph(patches: tf.Tensor, weights: dict[str, np.ndarray], layer: str) -> tf.Tensor:
+def inference_graph(patches: tf.Tensor, weights: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
     """musicnn's ``build_musicnn`` forward pass at inference, rearranged to be cheaper, with ``weights`` as constants.
 
     Args:
         patches: ``(P, 187, 96)`` float32 log-mel patches.
         weights: variable name -> value, as :func:`restore_weights` returns.
-        layer: one of :data:`LAYERS`.
 
     Returns:
-        ``(P, d)`` float32: the layer's vector for each patch.
+        layer name -> ``(P, d)`` float32 tensor, one vector per patch, for
+        every layer of :data:`LAYERS` (frame layers averaged over the patch's
+        frames). A session computes only what it fetches, so asking for one
+        layer costs no more than a graph built for that layer alone.
 
     musicnn's front end applies ReLU and batch norm to every (time, frequency,
     filter) activation, then max-pools over frequency. Both are monotone per
@@ -323,17 +361,32 @@ def inference_graph(patches: tf.Tensor, weights: dict[str, np.ndarray], layer: s
     midend = tf.concat([front, conv1, conv2, conv3], axis=2)  # (P, 187, 753, 1)
 
     max_pool, mean_pool = tf.reduce_max(midend, axis=1), tf.reduce_mean(midend, axis=1)  # (P, 753, 1) each
-    if layer in ("max_pool", "mean_pool"):
-        return tf.squeeze(max_pool if layer == "max_pool" else mean_pool, [2])
+    outputs = {"mean_pool": tf.squeeze(mean_pool, [2]), "max_pool": tf.squeeze(max_pool, [2])}
+    # midend's channels are [timbral | temporal | cnn1 | cnn2 | cnn3]: a frame layer's time mean is its slice
+    filters = [sum(weights[f"{conv}/kernel"].shape[-1] for conv, _ in group) for group in (_TIMBRAL, _TEMPORAL)]
+    filters += [weights[f"{conv}/kernel"].shape[-1] for conv, _ in _MIDEND]
+    for name, start, width in zip(FRAME_LAYERS, np.cumsum([0, *filters[:-1]]), filters):
+        outputs[name] = outputs["mean_pool"][:, int(start) : int(start + width)]
     pooled = norm(
         tf.reshape(tf.concat([max_pool, mean_pool], axis=2), [-1, 2 * 753]), _POOL_NORM
     )  # max/mean interleaved
     penultimate = norm(
         tf.nn.relu(tf.matmul(pooled, weights[f"{_DENSE}/kernel"]) + weights[f"{_DENSE}/bias"]), _DENSE_NORM
     )
-    if layer == "penultimate":
-        return penultimate
-    return tf.nn.sigmoid(tf.matmul(penultimate, weights[f"{_OUTPUT}/kernel"]) + weights[f"{_OUTPUT}/bias"])
+    outputs["penultimate"] = penultimate
+    logits = tf.matmul(penultimate, weights[f"{_OUTPUT}/kernel"]) + weights[f"{_OUTPUT}/bias"]
+    outputs["taggram"] = tf.nn.sigmoid(logits)
+    return outputs
+
+
+def _resolve_layers(spec: Any) -> list[str] | None:
+    """The layer names config value ``layer`` asks for (one name, a list, or ``"all"``); None if invalid."""
+    if spec == ALL_LAYERS:
+        return list(LAYERS)
+    names = [spec] if isinstance(spec, str) else spec
+    if not isinstance(names, (list, tuple)) or not names or len(set(map(str, names))) != len(names):
+        return None
+    return list(names) if all(isinstance(name, str) and name in LAYERS for name in names) else None
 
 
 def _sha256(path: str) -> str:
