@@ -1,5 +1,6 @@
-# Start-up: make the musicrec package importable (here and in every job, conda
-# envs included), validate the config, and hold every target/input function.
+# Start-up: make the musicrec package importable (here and in every job, conda envs
+# included), validate the config, build the embedding and recommender registries, and hold
+# every target/input function. Everything a config alone can show to be wrong fails here.
 
 import os
 import sys
@@ -17,10 +18,18 @@ os.environ.update(
 
 from musicrec import paths
 from musicrec.backbones import available_backbones
+from musicrec.embeddings import derived_embeddings, enabled_backbones, is_multi_layer
+from musicrec.recommenders.registry import NO_EMBEDDING, configured_runs
 
 validate(config, "../schemas/config.schema.yaml")
 
 RESULTS = config["results"]
+EVALUATION = config["evaluation"]
+if EVALUATION["top_n"] < EVALUATION["k"]:
+    raise ValueError(
+        f"config evaluation.top_n = {EVALUATION['top_n']} is smaller than evaluation.k = "
+        f"{EVALUATION['k']}: every evaluated user needs at least k recommendations"
+    )
 
 
 def out(template, **fields):
@@ -28,64 +37,133 @@ def out(template, **fields):
     return paths.under(RESULTS, template, **fields)
 
 
-def log_file(rule_name, name="{backbone}"):
+def log_file(rule_name, name="{embedding}"):
     return out(paths.LOG, rule=rule_name, name=name)
 
 
-def enabled_backbones():
-    """name -> config block (with 'plugin' filled in) of every enabled backbone."""
-    blocks = {}
-    for name, block in config["extraction"]["backbones"].items():
-        block = dict(block)
-        if not block.pop("enabled", True):
-            continue
-        block.setdefault("plugin", name)
-        if block["plugin"] not in available_backbones():
-            raise ValueError(
-                f"config extraction.backbones.{name}.plugin: unknown plug-in "
-                f"{block['plugin']!r}; expected one of {sorted(available_backbones())}"
-            )
-        blocks[name] = block
-    if not blocks:
-        raise ValueError("config extraction.backbones: every backbone is disabled")
-    return blocks
+def bench_file(rule_name, name="{embedding}"):
+    """The rule's ``benchmark:`` file: seconds, peak memory, I/O of each job (cost table)."""
+    return out(paths.BENCHMARK, rule=rule_name, name=name)
 
 
-BACKBONES = enabled_backbones()
+# ---- the embedding registry -------------------------------------------------------
+
+BACKBONES = enabled_backbones(config["extraction"]["backbones"], available_backbones())
+LAYERED_BACKBONES = [name for name, block in BACKBONES.items() if is_multi_layer(block)]
+EXTRACTED = [name for name in BACKBONES if name not in LAYERED_BACKBONES]
+DERIVED = derived_embeddings(config["embeddings"], BACKBONES)
+
+# name -> {"kind", "source", "trainable"}: every embedding the recommenders, evaluation,
+# tables and tests take. Stage files add theirs with declare_embedding().
+EMBEDDINGS = {name: {"kind": "extracted", "source": None, "trainable": False} for name in EXTRACTED}
+for _name, _block in DERIVED.items():
+    EMBEDDINGS[_name] = {
+        "kind": _block["derive"],
+        "source": _block.get("source"),
+        "trainable": _block["derive"] == "ids",
+    }
 
 
-def recommender_runs():
-    """family -> its runs (the {model} wildcard): knn, shallow-<variant>..., bert4rec."""
-    recommenders = config["recommenders"]
-    runs = {}
-    if recommenders.get("knn", {}).get("enabled", True):
-        runs["knn"] = ["knn"]
-    shallow = recommenders.get("shallow", {})
-    if shallow.get("enabled", False):
-        variants = shallow.get("variants", ["embedding", "interaction"])
-        runs["shallow"] = [f"shallow-{variant}" for variant in variants]
-    if recommenders.get("bert4rec", {}).get("enabled", False):
-        runs["bert4rec"] = ["bert4rec"]
-    if not runs:
-        raise ValueError("config recommenders: every recommender is disabled")
-    return runs
+def declare_embedding(name, kind="derived", source=None, trainable=False):
+    """A derived embedding a stage's rule writes at out(paths.EMBEDDING, embedding=name)."""
+    if name in EMBEDDINGS or name == NO_EMBEDDING:
+        raise ValueError(f"embedding {name!r} is declared twice")
+    EMBEDDINGS[name] = {"kind": kind, "source": source, "trainable": trainable}
 
 
-RUNS = recommender_runs()
-MODELS = [run for family_runs in RUNS.values() for run in family_runs]
-TRAINED_MODELS = [run for run in MODELS if run != "knn"]
+# ---- the recommender registry -----------------------------------------------------
+
+RUNS = {run.name: run for run in configured_runs(config["recommenders"])}
+TRAINING_SEEDS = config["recommenders"].get("seeds") or [config["seed"]]
+# Runs a stage writes itself (its own rule): run -> {"family", "embeddings", "seeds"}.
+DECLARED_RUNS = {}
+
+
+def declare_run(run, family, embeddings, seeds=None):
+    """A recommender run whose recs a stage's rule writes at out(paths.RECOMMENDATIONS, ...)."""
+    if run in RUNS or run in DECLARED_RUNS:
+        raise ValueError(f"recommender run {run!r} is declared twice")
+    DECLARED_RUNS[run] = {
+        "family": family,
+        "embeddings": list(embeddings),
+        "seeds": list(seeds or [config["seed"]]),
+    }
+
+
+def run_names():
+    return [*RUNS, *DECLARED_RUNS]
+
+
+def run_family(run):
+    return RUNS[run].family if run in RUNS else DECLARED_RUNS[run]["family"]
+
+
+def families():
+    return list(dict.fromkeys(run_family(run) for run in run_names()))
+
+
+def family_runs(family):
+    return [run for run in run_names() if run_family(run) == family]
+
+
+def run_embeddings(run):
+    """The embeddings a run scores: every one, less id tables for models that cannot learn them."""
+    if run in DECLARED_RUNS:
+        return DECLARED_RUNS[run]["embeddings"]
+    recommender = RUNS[run].recommender
+    if not recommender.needs_embedding:
+        return [NO_EMBEDDING]
+    return [
+        name
+        for name, spec in EMBEDDINGS.items()
+        if not spec["trainable"] or recommender.learns_items
+    ]
+
+
+def run_seeds(run):
+    if run in DECLARED_RUNS:
+        return DECLARED_RUNS[run]["seeds"]
+    return TRAINING_SEEDS if RUNS[run].trained else [config["seed"]]
+
+
+def trained_runs():
+    return [run for run in RUNS if RUNS[run].trained]
+
+
+def untrained_runs():
+    return [run for run in RUNS if not RUNS[run].trained]
+
+
+def run_options(wildcards):
+    return RUNS[wildcards.run].options
+
+
+# Extra targets of stage files (their tables and plots).
+STAGE_TARGETS = []
+
+
+def add_targets(targets):
+    STAGE_TARGETS.extend(targets)
 
 
 wildcard_constraints:
     backbone="|".join(BACKBONES),
-    model="|".join(MODELS),
-    family="|".join(RUNS),
-    variant="embedding|interaction",
+    embedding=r"[^/]+",
+    run=r"[^/]+",
+    family=r"[^/.]+",
+    seed=r"\d+",
     part="|".join(paths.EVALUATED_PARTS),
     shard=r"\d+",
 
 
-# ---- data set -------------------------------------------------------------------
+def regex_of(names):
+    """A wildcard constraint matching exactly these names (none: matches nothing)."""
+    import re
+
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+# ---- data set ---------------------------------------------------------------------
 
 
 def dataset_file(name):
@@ -102,13 +180,13 @@ def audio_dir():
     if config["dataset"]["source"] == "demo":
         return out(paths.DEMO_FILE, name=paths.MUSIC4ALL_AUDIO_DIR)
     music4all = config["dataset"]["music4all"]
-    return str(Path(music4all["root"]) / music4all.get("audio_dir", "audios"))
+    return str(Path(music4all["root"]) / music4all["audio_dir"])
 
 
 def audio_ext():
     if config["dataset"]["source"] == "demo":
         return config["dataset"]["demo"]["audio_format"]
-    return config["dataset"]["music4all"].get("audio_ext", "mp3")
+    return config["dataset"]["music4all"]["audio_ext"]
 
 
 def catalogue_inputs(wildcards):
@@ -124,11 +202,11 @@ def catalogue_inputs(wildcards):
     return inputs
 
 
-# ---- extraction -----------------------------------------------------------------
+# ---- extraction -------------------------------------------------------------------
 
 
 def shard_indices(backbone):
-    return range(BACKBONES[backbone].get("shards", 1))
+    return range(BACKBONES[backbone]["shards"])
 
 
 def shard_files(template):
@@ -152,55 +230,135 @@ def backbone_resource(key, default):
     return value
 
 
-# ---- evaluation and targets -----------------------------------------------------
+def embedding_file(name):
+    return out(paths.EMBEDDING, embedding=name)
 
 
-def recommender_options(family):
-    """A trained recommender's config block, less the keys only the workflow reads."""
-    block = dict(config["recommenders"].get(family, {}))
-    for workflow_key in ("enabled", "variants", "top_n"):
-        block.pop(workflow_key, None)
-    return block
+def embedding_sidecar(name):
+    return out(paths.EMBEDDING_SIDECAR, embedding=name)
 
 
-def top_n(family):
-    return config["recommenders"].get(family, {}).get("top_n", 100)
+def all_sidecars():
+    return [embedding_sidecar(name) for name in EMBEDDINGS]
 
 
-def family_table_runs(wildcards):
-    """(run, backbone) pairs of a family's table, in row-building order."""
-    return [(run, b) for run in RUNS[wildcards.family] for b in BACKBONES]
+# ---- recommenders -----------------------------------------------------------------
 
 
-def test_summaries(wildcards):
+def recommender_inputs(wildcards):
+    """A run's inputs: the split, and its embedding (or the track list, without one)."""
+    inputs = {part: out(paths.SPLIT, part=part) for part in ("train", "val", "test")}
+    if wildcards.embedding == NO_EMBEDDING:
+        inputs["track_ids"] = out(paths.TRACK_IDS)
+    else:
+        inputs["embeddings"] = embedding_file(wildcards.embedding)
+        inputs["sidecar"] = embedding_sidecar(wildcards.embedding)
+    return inputs
+
+
+def is_trainable(wildcards):
+    return EMBEDDINGS[wildcards.embedding]["trainable"]
+
+
+# ---- evaluation and targets -------------------------------------------------------
+
+
+def seed_recs(wildcards):
     return [
-        out(paths.METRICS_SUMMARY, model=run, backbone=b, part="test")
-        for run, b in family_table_runs(wildcards)
+        out(paths.RECOMMENDATIONS, run=wildcards.run, embedding=wildcards.embedding, seed=s)
+        for s in run_seeds(wildcards.run)
     ]
 
 
-def table_sidecars(wildcards):
+def seed_curves(wildcards):
+    if wildcards.run not in RUNS or not RUNS[wildcards.run].trained:
+        return []
     return [
-        out(paths.EMBEDDING_SIDECAR, backbone=b)
-        for _, b in family_table_runs(wildcards)
+        out(paths.MODEL_CURVES, run=wildcards.run, embedding=wildcards.embedding, seed=s)
+        for s in run_seeds(wildcards.run)
     ]
+
+
+def item_set_sidecars(wildcards):
+    """Sidecars whose failed tracks leave the evaluated item set (evaluation.item_set)."""
+    if EVALUATION["item_set"] == "common":
+        return all_sidecars()
+    if wildcards.embedding == NO_EMBEDDING:
+        return []
+    return [embedding_sidecar(wildcards.embedding)]
+
+
+def family_cells(family):
+    """(run, embedding) pairs of a family's table, with the popularity baseline's rows."""
+    cells = [(run, e) for run in family_runs(family) for e in run_embeddings(run)]
+    if family != "popularity":
+        cells += [(run, NO_EMBEDDING) for run in RUNS if not RUNS[run].recommender.needs_embedding]
+    return cells
+
+
+def family_summaries(wildcards):
+    return [
+        out(paths.METRICS_SUMMARY, run=run, embedding=e, part="test")
+        for run, e in family_cells(wildcards.family)
+    ]
+
+
+def family_reports(wildcards):
+    return [
+        out(paths.EVALUATION_REPORT, run=run, embedding=e, part="test")
+        for run, e in family_cells(wildcards.family)
+    ]
+
+
+def compared_cells(run):
+    """What a run's significance tests compare: its embeddings and the popularity baseline."""
+    cells = [(run, e) for e in run_embeddings(run)]
+    if run in RUNS and not RUNS[run].recommender.needs_embedding:
+        return cells
+    return cells + [(r, NO_EMBEDDING) for r in RUNS if not RUNS[r].recommender.needs_embedding]
+
+
+def compared_metrics(wildcards):
+    return [
+        out(paths.METRICS_PER_USER, run=r, embedding=e, part="test")
+        for r, e in compared_cells(wildcards.run)
+    ]
+
+
+def compared_reports(wildcards):
+    return [
+        out(paths.EVALUATION_REPORT, run=r, embedding=e, part="test")
+        for r, e in compared_cells(wildcards.run)
+    ]
+
+
+def significance_runs():
+    """Runs with at least two things to compare."""
+    return [run for run in run_names() if len(compared_cells(run)) >= 2]
 
 
 def training_curves(wildcards):
     return [
-        out(paths.MODEL_CURVES, model=wildcards.model, backbone=b) for b in BACKBONES
+        out(paths.MODEL_CURVES, run=wildcards.run, embedding=e, seed=s)
+        for e in run_embeddings(wildcards.run)
+        for s in run_seeds(wildcards.run)
     ]
 
 
 def final_outputs():
-    targets = [out(paths.COMPARISON_PLOT)]
-    for family in RUNS:
+    targets = [out(paths.COMPARISON_PLOT), out(paths.VERDICT), out(paths.COSTS)]
+    for family in families():
         targets += [out(paths.TABLE, family=family), out(paths.PLOT, family=family)]
-    for model in MODELS:
+    for run in run_names():
         targets += [
-            out(paths.METRICS_SUMMARY, model=model, backbone=b, part=part)
-            for b in BACKBONES
+            out(paths.METRICS_SUMMARY, run=run, embedding=e, part=part)
+            for e in run_embeddings(run)
             for part in paths.EVALUATED_PARTS
         ]
-    targets += [out(paths.CURVES_PLOT, model=model) for model in TRAINED_MODELS]
-    return targets
+    for run in significance_runs():
+        targets += [
+            out(paths.SIGNIFICANCE, run=run),
+            out(paths.SIGNIFICANCE_PLOT, run=run),
+        ]
+    targets += [out(paths.CURVES_PLOT, run=run) for run in trained_runs()]
+    return targets + STAGE_TARGETS

@@ -1,28 +1,41 @@
-# Per-user metrics with t-intervals, one table and one plot per model.
+# Per-user metrics on the common item set (mean over seeds) with intervals, one table per
+# recommender family, paired tests between embeddings per run, the verdict and the costs.
 
 
 rule evaluate:
     input:
-        recs=out(paths.RECOMMENDATIONS),
+        recs=seed_recs,
+        curves=seed_curves,
         truth=out(paths.SPLIT),
+        sidecars=item_set_sidecars,
     output:
         per_user=out(paths.METRICS_PER_USER),
         summary=out(paths.METRICS_SUMMARY),
+        report=out(paths.EVALUATION_REPORT),
     log:
-        log_file("evaluate", "{model}.{backbone}.{part}"),
+        log_file("evaluate", "{run}.{embedding}.{part}"),
+    benchmark:
+        bench_file("evaluate", "{run}.{embedding}.{part}")
     conda:
         "../envs/data.yaml"
     params:
-        k=config["evaluation"].get("k", 50),
-        confidence=config["evaluation"].get("confidence", 0.95),
+        k=EVALUATION["k"],
+        confidence=EVALUATION["confidence"],
+        interval=EVALUATION["interval"],
     script:
         "../workflow/scripts/evaluate.py"
 
 
 rule make_table:
     input:
-        summaries=test_summaries,
-        sidecars=table_sidecars,
+        summaries=family_summaries,
+        reports=family_reports,
+        sidecars=lambda wildcards: [
+            embedding_sidecar(e)
+            for _, e in family_cells(wildcards.family)
+            if e != NO_EMBEDDING
+        ],
+        track_ids=out(paths.TRACK_IDS),
     output:
         table=report(
             out(paths.TABLE),
@@ -32,13 +45,115 @@ rule make_table:
         ),
     log:
         log_file("make_table", "{family}"),
+    benchmark:
+        bench_file("make_table", "{family}")
     conda:
         "../envs/data.yaml"
     params:
-        runs=lambda wildcards: family_table_runs(wildcards),
-        k=config["evaluation"].get("k", 50),
+        cells=lambda wildcards: family_cells(wildcards.family),
+        trained=lambda wildcards: any(
+            RUNS[r].trained for r in family_runs(wildcards.family) if r in RUNS
+        ),
+        k=EVALUATION["k"],
     script:
         "../workflow/scripts/make_table.py"
+
+
+rule compare_embeddings:
+    input:
+        per_user=compared_metrics,
+        reports=compared_reports,
+    output:
+        tests=report(
+            out(paths.SIGNIFICANCE),
+            caption="../report/significance.rst",
+            category="Significance",
+            labels={"run": "{run}", "kind": "table"},
+        ),
+        means=out(paths.SIGNIFICANCE_MEANS),
+    log:
+        log_file("compare_embeddings", "{run}"),
+    benchmark:
+        bench_file("compare_embeddings", "{run}")
+    conda:
+        "../envs/data.yaml"
+    params:
+        cells=lambda wildcards: compared_cells(wildcards.run),
+        confidence=EVALUATION["confidence"],
+        seed=config["seed"],
+    script:
+        "../workflow/scripts/compare_embeddings.py"
+
+
+rule plot_significance:
+    input:
+        tests=out(paths.SIGNIFICANCE),
+    output:
+        plot=report(
+            out(paths.SIGNIFICANCE_PLOT),
+            caption="../report/significance.rst",
+            category="Significance",
+            labels={"run": "{run}", "kind": "heat map"},
+        ),
+    log:
+        log_file("plot_significance", "{run}"),
+    benchmark:
+        bench_file("plot_significance", "{run}")
+    conda:
+        "../envs/data.yaml"
+    params:
+        metric=f"ndcg@{EVALUATION['k']}",
+        confidence=EVALUATION["confidence"],
+    script:
+        "../workflow/scripts/plot_significance.py"
+
+
+rule verdict:
+    input:
+        tests=[out(paths.SIGNIFICANCE, run=run) for run in significance_runs()],
+        means=[out(paths.SIGNIFICANCE_MEANS, run=run) for run in significance_runs()],
+        tables=[out(paths.TABLE, family=family) for family in families()],
+    output:
+        verdict=report(
+            out(paths.VERDICT),
+            caption="../report/verdict.rst",
+            category="1. Verdict",
+            labels={"table": "verdict"},
+        ),
+    log:
+        log_file("verdict", "all"),
+    benchmark:
+        bench_file("verdict", "all")
+    conda:
+        "../envs/data.yaml"
+    params:
+        metric=f"ndcg@{EVALUATION['k']}",
+        runs=significance_runs(),
+    script:
+        "../workflow/scripts/verdict.py"
+
+
+rule cost_table:
+    input:
+        tables=[out(paths.TABLE, family=family) for family in families()],
+        sidecars=all_sidecars(),
+    output:
+        costs=report(
+            out(paths.COSTS),
+            caption="../report/costs.rst",
+            category="Costs",
+            labels={"table": "costs"},
+        ),
+    log:
+        log_file("cost_table", "all"),
+    conda:
+        "../envs/data.yaml"
+    params:
+        benchmarks=out("benchmarks"),
+        embeddings=list(EMBEDDINGS),
+        backbones={name: block["plugin"] for name, block in BACKBONES.items()},
+    script:
+        "../workflow/scripts/cost_table.py"
 
 
 rule plot_comparison:
@@ -53,18 +168,21 @@ rule plot_comparison:
         ),
     log:
         log_file("plot_comparison", "{family}"),
+    benchmark:
+        bench_file("plot_comparison", "{family}")
     conda:
         "../envs/data.yaml"
     params:
-        model="{family}",
-        k=config["evaluation"].get("k", 50),
+        family="{family}",
+        k=EVALUATION["k"],
+        confidence=EVALUATION["confidence"],
     script:
         "../workflow/scripts/plot_comparison.py"
 
 
 rule plot_model_comparison:
     input:
-        tables=[out(paths.TABLE, family=family) for family in RUNS],
+        tables=[out(paths.TABLE, family=family) for family in families()],
     output:
         plot=report(
             out(paths.COMPARISON_PLOT),
@@ -74,10 +192,13 @@ rule plot_model_comparison:
         ),
     log:
         log_file("plot_model_comparison", "all"),
+    benchmark:
+        bench_file("plot_model_comparison", "all")
     conda:
         "../envs/data.yaml"
     params:
-        k=config["evaluation"].get("k", 50),
+        k=EVALUATION["k"],
+        confidence=EVALUATION["confidence"],
     script:
         "../workflow/scripts/plot_model_comparison.py"
 
@@ -90,14 +211,20 @@ rule plot_training_curves:
             out(paths.CURVES_PLOT),
             caption="../report/curves.rst",
             category="Training curves",
-            labels={"model": "{model}"},
+            labels={"run": "{run}"},
         ),
     log:
-        log_file("plot_training_curves", "{model}"),
+        log_file("plot_training_curves", "{run}"),
+    benchmark:
+        bench_file("plot_training_curves", "{run}")
     conda:
         "../envs/data.yaml"
     params:
-        backbones=list(BACKBONES),
-        model="{model}",
+        labels=lambda wildcards: [
+            f"{e} (seed {s})"
+            for e in run_embeddings(wildcards.run)
+            for s in run_seeds(wildcards.run)
+        ],
+        run="{run}",
     script:
         "../workflow/scripts/plot_training_curves.py"

@@ -1,79 +1,61 @@
-# Recommenders on frozen item embeddings. KNN: user = mean of train items, cosine.
+# Recommenders of the registry on every embedding: untrained ones (KNN, popularity) in one
+# rule, trained ones (Shallow Net's variants, BERT4Rec) in one GPU rule, once per seed.
 
 
-rule recommend_knn:
+rule recommend:
     input:
-        embeddings=out(paths.EMBEDDING),
-        sidecar=out(paths.EMBEDDING_SIDECAR),
-        train=out(paths.SPLIT, part="train"),
-        val=out(paths.SPLIT, part="val"),
-        test=out(paths.SPLIT, part="test"),
+        unpack(recommender_inputs),
     output:
-        recs=out(paths.RECOMMENDATIONS, model="knn"),
+        recs=out(paths.RECOMMENDATIONS),
     log:
-        log_file("recommend_knn"),
+        log_file("recommend", "{run}.{embedding}.seed-{seed}"),
+    benchmark:
+        bench_file("recommend", "{run}.{embedding}.seed-{seed}")
+    wildcard_constraints:
+        run=regex_of(untrained_runs()),
     conda:
         "../envs/recommend.yaml"
     params:
-        top_n=config["recommenders"].get("knn", {}).get("top_n", 100),
+        recommender=lambda wildcards: RUNS[wildcards.run].family,
+        options=run_options,
+        top_n=EVALUATION["top_n"],
+        candidates=EVALUATION["candidates"],
     script:
-        "../workflow/scripts/recommend_knn.py"
+        "../workflow/scripts/recommend.py"
 
 
-rule train_shallow:
+rule train_recommender:
     input:
-        embeddings=out(paths.EMBEDDING),
-        sidecar=out(paths.EMBEDDING_SIDECAR),
-        train=out(paths.SPLIT, part="train"),
-        val=out(paths.SPLIT, part="val"),
-        test=out(paths.SPLIT, part="test"),
+        unpack(recommender_inputs),
     output:
-        checkpoint=out(paths.MODEL_CHECKPOINT, model="shallow-{variant}"),
-        user_vectors=out(paths.MODEL_USER_VECTORS, model="shallow-{variant}"),
-        item_vectors=out(paths.MODEL_ITEM_VECTORS, model="shallow-{variant}"),
-        recs=out(paths.RECOMMENDATIONS, model="shallow-{variant}"),
-        curves=out(paths.MODEL_CURVES, model="shallow-{variant}"),
-        tensorboard=directory(out(paths.MODEL_TENSORBOARD, model="shallow-{variant}")),
+        checkpoint=out(paths.MODEL_CHECKPOINT),
+        user_vectors=out(paths.MODEL_USER_VECTORS),
+        item_vectors=out(paths.MODEL_ITEM_VECTORS),
+        recs=out(paths.RECOMMENDATIONS),
+        curves=out(paths.MODEL_CURVES),
+        tensorboard=directory(out(paths.MODEL_TENSORBOARD)),
     log:
-        log_file("train_shallow", "{variant}.{backbone}"),
+        log_file("train_recommender", "{run}.{embedding}.seed-{seed}"),
+    benchmark:
+        bench_file("train_recommender", "{run}.{embedding}.seed-{seed}")
+    wildcard_constraints:
+        run=regex_of(trained_runs()),
     conda:
         "../envs/train.yaml"
     threads: 2
+    resources:
+        mem_mb=lambda wildcards, attempt: RUNS[wildcards.run].resources.get(
+            "mem_mb", 8000
+        )
+        * attempt,
+        runtime=lambda wildcards: RUNS[wildcards.run].resources.get("runtime", 240),
     params:
-        family="shallow",
-        options=recommender_options("shallow"),
-        variant="{variant}",
-        seed=config["seed"],
-        top_n=top_n("shallow"),
-        state_dir=out(paths.TRAINING_STATE, model="shallow-{variant}"),
-    script:
-        "../workflow/scripts/train_recommender.py"
-
-
-rule train_bert4rec:
-    input:
-        embeddings=out(paths.EMBEDDING),
-        sidecar=out(paths.EMBEDDING_SIDECAR),
-        train=out(paths.SPLIT, part="train"),
-        val=out(paths.SPLIT, part="val"),
-        test=out(paths.SPLIT, part="test"),
-    output:
-        checkpoint=out(paths.MODEL_CHECKPOINT, model="bert4rec"),
-        user_vectors=out(paths.MODEL_USER_VECTORS, model="bert4rec"),
-        item_vectors=out(paths.MODEL_ITEM_VECTORS, model="bert4rec"),
-        recs=out(paths.RECOMMENDATIONS, model="bert4rec"),
-        curves=out(paths.MODEL_CURVES, model="bert4rec"),
-        tensorboard=directory(out(paths.MODEL_TENSORBOARD, model="bert4rec")),
-    log:
-        log_file("train_bert4rec"),
-    conda:
-        "../envs/train.yaml"
-    threads: 2
-    params:
-        family="bert4rec",
-        options=recommender_options("bert4rec"),
-        seed=config["seed"],
-        top_n=top_n("bert4rec"),
-        state_dir=out(paths.TRAINING_STATE, model="bert4rec"),
+        recommender=lambda wildcards: RUNS[wildcards.run].family,
+        variant=lambda wildcards: RUNS[wildcards.run].variant,
+        options=run_options,
+        trainable_items=is_trainable,
+        top_n=EVALUATION["top_n"],
+        candidates=EVALUATION["candidates"],
+        state_dir=out(paths.TRAINING_STATE),
     script:
         "../workflow/scripts/train_recommender.py"

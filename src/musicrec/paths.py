@@ -2,8 +2,8 @@
 
 This is the one place that names the files flowing between pipeline stages
 (see ARCHITECTURE.md, "Data contracts"). Rules, scripts, tests and benchmarks
-build paths from these templates; ``{backbone}``, ``{model}``, ``{part}`` and
-``{shard}`` are Snakemake wildcards and ``str.format`` fields alike.
+build paths from these templates; ``{backbone}``, ``{embedding}``, ``{run}``, ``{seed}``,
+``{part}`` and ``{shard}`` are Snakemake wildcards and ``str.format`` fields alike.
 """
 
 from __future__ import annotations
@@ -20,32 +20,47 @@ MAPPING_REPORT = "data/mapping_report.json"
 SPLIT = "data/{part}.parquet"
 SPLIT_REPORT = "data/split_report.json"
 
+# Extraction works per backbone; everything after it per embedding (an extracted backbone
+# or a derived embedding: a layer, a mean, a fusion, a standardisation, ...).
 SHARD = "embeddings/{backbone}/shard-{shard}.npy"
 SHARD_FAILURES = "embeddings/{backbone}/shard-{shard}.failed.tsv"
 SHARD_META = "embeddings/{backbone}/shard-{shard}.json"
-EMBEDDING = "embeddings/{backbone}.npy"
-EMBEDDING_SIDECAR = "embeddings/{backbone}.json"
-EMBEDDING_FAILURES = "embeddings/{backbone}.failed.tsv"
+EMBEDDING = "embeddings/{embedding}.npy"
+EMBEDDING_SIDECAR = "embeddings/{embedding}.json"
+EMBEDDING_FAILURES = "embeddings/{embedding}.failed.tsv"
+# A multi-layer extraction (layer: all): extract-only, (n_tracks, n_layers, d_max).
+LAYERS = "layers/{backbone}.npy"
+LAYERS_SIDECAR = "layers/{backbone}.json"
+LAYERS_FAILURES = "layers/{backbone}.failed.tsv"
 
-# A trained model's artefacts; {model} is a run name: knn, shallow-embedding,
-# shallow-interaction, bert4rec.
-MODEL_CHECKPOINT = "models/{model}/{backbone}/best.pt"
-MODEL_USER_VECTORS = "models/{model}/{backbone}/users.npy"
-MODEL_ITEM_VECTORS = "models/{model}/{backbone}/items.npy"
-MODEL_CURVES = "models/{model}/{backbone}/curves.csv"
-MODEL_TENSORBOARD = "models/{model}/{backbone}/tensorboard"
+# A recommender run ({run}: knn, popularity, shallow-embedding, shallow-interaction,
+# bert4rec, ...) on one embedding, once per training seed.
+MODEL_CHECKPOINT = "models/{run}/{embedding}/seed-{seed}/best.pt"
+MODEL_USER_VECTORS = "models/{run}/{embedding}/seed-{seed}/users.npy"
+MODEL_ITEM_VECTORS = "models/{run}/{embedding}/seed-{seed}/items.npy"
+MODEL_CURVES = "models/{run}/{embedding}/seed-{seed}/curves.csv"
+MODEL_TENSORBOARD = "models/{run}/{embedding}/seed-{seed}/tensorboard"
 # Resume state of a training job: deliberately not a declared output, so it survives
 # Snakemake's clean-up of a killed job's outputs and the rerun continues from it.
-TRAINING_STATE = "checkpoints/{model}/{backbone}"
+TRAINING_STATE = "checkpoints/{run}/{embedding}/seed-{seed}"
 
-RECOMMENDATIONS = "recs/{model}/{backbone}.parquet"
-METRICS_PER_USER = "metrics/{model}/{backbone}.{part}.parquet"
-METRICS_SUMMARY = "metrics/{model}/{backbone}.{part}.csv"
-# {family}: knn, shallow (its variants as rows), bert4rec.
+RECOMMENDATIONS = "recs/{run}/{embedding}/seed-{seed}.parquet"
+# Per-user metrics averaged over the run's seeds, on the common item set; their summary
+# (mean, interval, users, spread over seeds) and what the evaluation removed or flagged.
+METRICS_PER_USER = "metrics/{run}/{embedding}.{part}.parquet"
+METRICS_SUMMARY = "metrics/{run}/{embedding}.{part}.csv"
+EVALUATION_REPORT = "metrics/{run}/{embedding}.{part}.json"
+# {family}: a recommender of the registry (its variants are rows of its table).
 TABLE = "tables/{family}.csv"
+SIGNIFICANCE = "tables/significance/{run}.csv"
+SIGNIFICANCE_MEANS = "tables/significance/{run}.means.csv"  # the tested users' means
+VERDICT = "tables/verdict.csv"
+COSTS = "tables/costs.csv"
 PLOT = "plots/{family}.png"
-CURVES_PLOT = "plots/curves/{model}.png"
+SIGNIFICANCE_PLOT = "plots/significance/{run}.png"
+CURVES_PLOT = "plots/curves/{run}.png"
 COMPARISON_PLOT = "plots/comparison.png"
+REPORT_TABLES = "report/tables.html"
 
 EVALUATED_PARTS = ("val", "test")
 
@@ -71,11 +86,4 @@ MUSIC4ALL_AUDIO_DIR = "audios"
 ONION_LISTENING_LOG = "userid_trackid_timestamp.tsv"
 
 LOG = "logs/{rule}/{name}.log"
-
-# Multi-layer extraction (a backbone block with `layer: all` or a list of layers): every
-# layer of one backbone, extract-only; probing and fusion read it. (n_tracks, n_layers, d_max)
-# float32, layers narrower than d_max zero-padded on the right; the sidecar adds `layer_names`
-# and `layer_dims` (see musicrec.extraction.describe_merged).
-LAYERS = "layers/{backbone}.npy"
-LAYERS_SIDECAR = "layers/{backbone}.json"
-LAYERS_FAILURES = "layers/{backbone}.failed.tsv"
+BENCHMARK = "benchmarks/{rule}/{name}.tsv"  # Snakemake's per-job time and memory

@@ -2,7 +2,7 @@ from musicrec import paths
 
 
 def test_fill_formats_given_fields_and_keeps_the_others_as_wildcards():
-    assert paths.fill(paths.RECOMMENDATIONS, model="knn") == "recs/knn/{backbone}.parquet"
+    assert paths.fill(paths.RECOMMENDATIONS, run="knn") == "recs/knn/{embedding}/seed-{seed}.parquet"
     assert paths.fill(paths.SHARD, backbone="mert", shard=3) == "embeddings/mert/shard-3.npy"
     assert paths.fill(paths.SPLIT) == "data/{part}.parquet"
 
@@ -14,6 +14,6 @@ def test_under_puts_the_path_below_the_results_root():
 
 def test_training_state_is_not_below_any_declared_model_output():
     # A killed job's outputs are deleted by Snakemake; the resume state must live elsewhere.
-    state = paths.fill(paths.TRAINING_STATE, model="bert4rec", backbone="musicnn")
+    state = paths.fill(paths.TRAINING_STATE, run="bert4rec", embedding="musicnn", seed=1)
     for output in (paths.MODEL_CHECKPOINT, paths.MODEL_CURVES, paths.MODEL_TENSORBOARD, paths.RECOMMENDATIONS):
-        assert not paths.fill(output, model="bert4rec", backbone="musicnn").startswith(state)
+        assert not paths.fill(output, run="bert4rec", embedding="musicnn", seed=1).startswith(state)

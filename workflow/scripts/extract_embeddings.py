@@ -4,6 +4,10 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
+from musicrec.console import report_errors_on_console
+
+report_errors_on_console(f"extract_embeddings {snakemake.params.backbone} shard {snakemake.params.shard}")  # noqa: F821
+
 import json
 from pathlib import Path
 
@@ -36,10 +40,19 @@ print(json.dumps(description, indent=2), file=sys.stderr)
 
 shard = catalogue.iloc[rows]
 embeddings, failures = extract(
-    backbone, shard["audio_path"].tolist(), rows=np.arange(rows.start, rows.stop), workers=workers
+    backbone,
+    shard["audio_path"].tolist(),
+    rows=np.arange(rows.start, rows.stop),
+    workers=workers,
+    max_bad_fraction=float(params.max_bad_fraction),
 )
 failures = pd.DataFrame(
-    {"track_idx": failures["row"], "track_id": track_ids.to_numpy()[failures["row"]], "reason": failures["reason"]}
+    {
+        "track_idx": failures["row"],
+        "track_id": track_ids.to_numpy()[failures["row"]],
+        "reason": failures["reason"],
+        "audio_path": failures["audio_path"],
+    }
 )
 if not failures.empty:
     print(f"{len(failures)} track(s) could not be embedded:", file=sys.stderr)
@@ -53,6 +66,7 @@ meta = {
     "rows": [rows.start, rows.stop],
     "n_failed": len(failures),
     "on_bad_audio": params.on_bad_audio,
+    "max_bad_fraction": float(params.max_bad_fraction),
 }
 write_atomic(snakemake.output.embeddings, lambda path: np.save(path, embeddings))
 write_atomic(snakemake.output.failures, lambda path: failures.to_csv(path, sep="\t", index=False))

@@ -1,42 +1,41 @@
-"""Gather one recommender family's test summaries (run x backbone) into its comparison table."""
+"""Gather one recommender family's test summaries (run x embedding) into its comparison table.
 
+Rule make_table. params.cells: (run, embedding) pairs in the order of input.summaries and
+input.reports; input.sidecars: the embeddings' sidecars (size, failed tracks); track_ids:
+the catalogue (for the narrow-catalogue warning). output: table (csv).
+"""
+
+import json
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
-import json
-
 import pandas as pd
 
-from musicrec.evaluation.tables import make_table, stack_runs
+from musicrec.evaluation.tables import Cell, make_table, narrow_catalogue_warnings
+from musicrec.io import read_sidecar, write_csv
+from musicrec.recommenders.registry import NO_EMBEDDING
 
-runs = [tuple(pair) for pair in snakemake.params.runs]
-summary_paths = list(snakemake.input.summaries)
-sidecar_paths = list(snakemake.input.sidecars)
-if not len(runs) == len(summary_paths) == len(sidecar_paths):
-    raise ValueError(
-        f"{len(runs)} (run, backbone) pairs, {len(summary_paths)} summaries and "
-        f"{len(sidecar_paths)} sidecars: expected one of each per pair, in the same order"
+inputs, params = snakemake.input, snakemake.params  # noqa: F821
+sidecars = {read_sidecar(path)["embedding"]: read_sidecar(path) for path in inputs.sidecars}
+cells = []
+for (run, embedding), summary, report in zip(params.cells, inputs.summaries, inputs.reports, strict=True):
+    sidecar = sidecars.get(embedding, {}) if embedding != NO_EMBEDDING else {}
+    cells.append(
+        Cell(
+            run,
+            embedding,
+            pd.read_csv(summary),
+            json.loads(open(report).read()),
+            dim=int(sidecar.get("dim", 0)),
+            n_failed=int(sidecar.get("n_failed", 0)),
+        )
     )
-
-per_run = {}
-for (run, backbone), summary_path, sidecar_path in zip(runs, summary_paths, sidecar_paths):
-    with open(sidecar_path) as handle:
-        sidecar = json.load(handle)
-    for key in ("dim", "n_failed"):
-        if not isinstance(sidecar.get(key), int):
-            raise ValueError(
-                f"sidecar {sidecar_path} of backbone {backbone!r}: expected an integer {key!r}, "
-                f"got {sidecar.get(key)!r}"
-            )
-    inputs = per_run.setdefault(run, ({}, {}, {}))
-    inputs[0][backbone] = pd.read_csv(summary_path)
-    inputs[1][backbone] = sidecar["dim"]
-    inputs[2][backbone] = sidecar["n_failed"]
-
-k = int(snakemake.params.k)
-table = stack_runs(
-    {run: make_table(summaries, dims, failures, k=k) for run, (summaries, dims, failures) in per_run.items()}
-)
-table.to_csv(snakemake.output.table, index=False)
+table = make_table(cells, k=int(params.k))
+n_tracks = len(pd.read_csv(inputs.track_ids))
+for warning in narrow_catalogue_warnings(
+    n_tracks, {name: s["dim"] for name, s in sidecars.items() if not s.get("trainable")}, params.trained
+):
+    print(f"WARNING: {warning}", file=sys.stderr)
+write_csv(table, snakemake.output.table)  # noqa: F821
 print(table.to_string(index=False), file=sys.stderr)

@@ -4,6 +4,10 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
+from musicrec.console import report_errors_on_console
+
+report_errors_on_console(f"merge_shards {snakemake.params.backbone}")  # noqa: F821
+
 import json
 from pathlib import Path
 
@@ -28,7 +32,8 @@ metas = [json.loads(Path(path).read_text()) for path in meta_paths]
 description = merge_shard_metadata(metas, n_tracks)
 embeddings = merge_shards([np.load(path) for path in shard_paths], n_tracks)
 failures = pd.concat(
-    [pd.read_csv(path, sep="\t", dtype={"track_id": str}) for path in failure_paths], ignore_index=True
+    [pd.read_csv(path, sep="\t", dtype={"track_id": str, "audio_path": str}) for path in failure_paths],
+    ignore_index=True,
 )
 
 failed_rows = np.flatnonzero(np.isnan(embeddings).any(axis=tuple(range(1, embeddings.ndim))))

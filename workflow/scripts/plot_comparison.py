@@ -7,13 +7,15 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 import pandas as pd
 
 from musicrec.evaluation.metrics import metric_columns
-from musicrec.evaluation.plots import bar_plot, run_labels
+from musicrec.evaluation.plots import bar_plot, confidence_label, run_labels
 
-k = int(snakemake.params.k)
-table = run_labels(pd.read_csv(snakemake.input.table))
+params = snakemake.params  # noqa: F821
+k = int(params.k)
+table = run_labels(pd.read_csv(snakemake.input.table))  # noqa: F821
+users = ", ".join(sorted({f"{n} users" for n in table["n_users"]}))
 figure = bar_plot(
     table,
     metrics=metric_columns(k),
-    title=f"{snakemake.params.model}: test metrics @{k}, mean over users with confidence interval",
+    title=f"{params.family}: test metrics @{k}, mean over users ({users}) with {confidence_label(params.confidence)}",
 )
-figure.savefig(snakemake.output.plot, dpi=150)
+figure.savefig(snakemake.output.plot, dpi=150)  # noqa: F821

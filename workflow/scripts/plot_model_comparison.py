@@ -1,4 +1,4 @@
-"""One figure comparing every recommender run on every backbone (test HitRate and NDCG @k)."""
+"""One figure comparing every recommender run on every embedding (test HitRate and NDCG @k)."""
 
 import sys
 
@@ -6,11 +6,14 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
 import pandas as pd
 
-from musicrec.evaluation.plots import model_comparison_plot
+from musicrec.evaluation.plots import confidence_label, model_comparison_plot
 
-k = int(snakemake.params.k)
-tables = pd.concat([pd.read_csv(path) for path in snakemake.input.tables], ignore_index=True)
+params = snakemake.params  # noqa: F821
+k = int(params.k)
+tables = pd.concat([pd.read_csv(path) for path in snakemake.input.tables], ignore_index=True)  # noqa: F821
 figure = model_comparison_plot(
-    tables, metrics=[f"hitrate@{k}", f"ndcg@{k}"], title=f"recommender x backbone, test @{k} with 95 % intervals"
+    tables,
+    metrics=[f"hitrate@{k}", f"ndcg@{k}"],
+    title=f"recommender x embedding, test @{k} with {confidence_label(params.confidence)}",
 )
-figure.savefig(snakemake.output.plot, dpi=150)
+figure.savefig(snakemake.output.plot, dpi=150)  # noqa: F821

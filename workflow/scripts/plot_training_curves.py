@@ -1,4 +1,4 @@
-"""Training and validation loss per epoch of one trained recommender, all backbones."""
+"""Training and validation loss per epoch of one trained run, every embedding and seed."""
 
 import sys
 
@@ -8,6 +8,7 @@ import pandas as pd
 
 from musicrec.evaluation.plots import training_curves_plot
 
-curves = {backbone: pd.read_csv(path) for backbone, path in zip(snakemake.params.backbones, snakemake.input.curves)}
-figure = training_curves_plot(curves, title=f"{snakemake.params.model}: loss per epoch")
-figure.savefig(snakemake.output.plot, dpi=150)
+params = snakemake.params  # noqa: F821
+curves = {label: pd.read_csv(path) for label, path in zip(params.labels, snakemake.input.curves, strict=True)}  # noqa: F821
+figure = training_curves_plot(curves, title=f"{params.run}: loss per epoch")
+figure.savefig(snakemake.output.plot, dpi=150)  # noqa: F821

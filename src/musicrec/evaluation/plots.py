@@ -1,6 +1,13 @@
-"""Bar chart of a comparison table: one panel per metric, one bar per backbone."""
+"""Plots of the comparison tables: one panel per metric, one bar per embedding.
+
+An embedding keeps its colour in every plot (:func:`embedding_colours`), a collapsed run
+is hatched and labelled, and interval labels come from the configured confidence.
+"""
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -9,6 +16,29 @@ from matplotlib.figure import Figure
 
 PANEL_WIDTH_INCHES = 2.8
 PANEL_HEIGHT_INCHES = 3.6
+# Colours of the embeddings every demo has; any other name gets a fixed colour from its hash.
+PINNED_COLOURS = {
+    "musicnn": "#1f77b4",
+    "mfcc": "#2ca02c",
+    "random": "#7f7f7f",
+    "none": "#d62728",
+    "ids": "#9467bd",
+    "mfcc-z": "#98df8a",
+}
+PALETTE = ["#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2"]
+
+
+def embedding_colours(names: Iterable[str]) -> dict[str, str]:
+    """name -> colour, the same in every plot and every run (a stable hash, not the row order)."""
+    colours = {}
+    for name in names:
+        digest = int(hashlib.blake2b(str(name).encode(), digest_size=4).hexdigest(), 16)
+        colours[name] = PINNED_COLOURS.get(str(name), PALETTE[digest % len(PALETTE)])
+    return colours
+
+
+def confidence_label(confidence: float) -> str:
+    return f"{confidence * 100:g} % intervals"
 
 
 def bar_plot(table: pd.DataFrame, metrics: list[str], title: str) -> Figure:
@@ -20,7 +50,8 @@ def bar_plot(table: pd.DataFrame, metrics: list[str], title: str) -> Figure:
     order and one colour across panels.
 
     Args:
-        table: one row per backbone with a ``backbone`` column and, for each
+        table: one row per bar with a ``label`` and an ``embedding`` column
+            (its colour), optionally ``collapsed`` (hatched), and, for each
             metric ``m``, columns ``m``, ``m_lower`` and ``m_upper`` (as
             :func:`musicrec.evaluation.tables.make_table` returns). A NaN
             bound (an interval over one user) draws no error bar.
@@ -38,7 +69,7 @@ def bar_plot(table: pd.DataFrame, metrics: list[str], title: str) -> Figure:
         raise ValueError("bar_plot needs at least one metric")
     if table.empty:
         raise ValueError("bar_plot needs at least one backbone row")
-    needed = ["backbone"] + [f"{metric}{suffix}" for metric in metrics for suffix in ("", "_lower", "_upper")]
+    needed = ["label", "embedding"] + [f"{metric}{suffix}" for metric in metrics for suffix in ("", "_lower", "_upper")]
     missing = [column for column in needed if column not in table.columns]
     if missing:
         raise ValueError(f"table lacks column(s) {missing}; it has {list(table.columns)}")
@@ -46,15 +77,22 @@ def bar_plot(table: pd.DataFrame, metrics: list[str], title: str) -> Figure:
     figure = Figure(figsize=(PANEL_WIDTH_INCHES * len(metrics), PANEL_HEIGHT_INCHES), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
-    backbones = table["backbone"].astype(str).tolist()
+    backbones = table["label"].astype(str).tolist()
     positions = np.arange(len(backbones))
-    colours = [f"C{i % 10}" for i in range(len(backbones))]
+    palette = embedding_colours(table["embedding"].astype(str))
+    colours = [palette[name] for name in table["embedding"].astype(str)]
+    collapsed = table["collapsed"].astype(bool).to_numpy() if "collapsed" in table else np.zeros(len(table), bool)
     for ax, metric in zip(axes, metrics, strict=True):
         mean = table[metric].to_numpy(dtype=np.float64)
         # matplotlib wants non-negative distances below and above each bar.
         below = np.nan_to_num(mean - table[f"{metric}_lower"].to_numpy(dtype=np.float64), nan=0.0)
         above = np.nan_to_num(table[f"{metric}_upper"].to_numpy(dtype=np.float64) - mean, nan=0.0)
-        ax.bar(positions, mean, color=colours, yerr=np.vstack([below, above]), capsize=3)
+        bars = ax.bar(positions, mean, color=colours, yerr=np.vstack([below, above]), capsize=3)
+        for bar, flat in zip(bars, collapsed):
+            if flat:
+                bar.set_hatch("xx")
+                bar.set_alpha(0.4)
+        ax.bar_label(bars, labels=[f"{m:.2f}" for m in mean], fontsize="x-small", padding=2)
         ax.set_title(metric)
         ax.set_xticks(positions, backbones, rotation=45, ha="right")
         ax.set_ylim(bottom=0)
@@ -64,29 +102,38 @@ def bar_plot(table: pd.DataFrame, metrics: list[str], title: str) -> Figure:
 
 
 def run_labels(table: pd.DataFrame) -> pd.DataFrame:
-    """The table with ``backbone`` relabelled ``backbone (run)`` when it stacks several runs."""
-    if "model" not in table.columns or table["model"].nunique() < 2:
-        return table
-    return table.assign(backbone=table["backbone"].astype(str) + " (" + table["model"].astype(str) + ")")
+    """The table with a bar ``label``: the embedding, ``embedding (run)`` when it stacks several
+    runs, ``popularity`` for the embedding-free baseline, and a COLLAPSED mark."""
+    several = table["run"].nunique() > 1
+    labels = []
+    for row in table.itertuples(index=False):
+        label = row.run if row.embedding == "none" else row.embedding
+        if several and row.embedding != "none":
+            label += f" ({row.run})"
+        if getattr(row, "collapsed", False):
+            label += " COLLAPSED"
+        labels.append(label)
+    return table.assign(label=labels)
 
 
 def model_comparison_plot(tables: pd.DataFrame, metrics: list[str], title: str) -> Figure:
     """Grouped bars: backbones along x, one bar per recommender run, intervals as error bars.
 
-    In: the family tables stacked (columns ``model``, ``backbone``, and ``m``, ``m_lower``,
+    In: the family tables stacked (columns ``run``, ``embedding``, and ``m``, ``m_lower``,
     ``m_upper`` per metric), the metrics to draw (one panel each) and a title. Out: an Agg
     figure. A backbone missing from a run leaves a gap rather than a misleading zero.
     """
     if not metrics or tables.empty:
         raise ValueError("model_comparison_plot needs at least one metric and one row")
-    runs = list(dict.fromkeys(tables["model"].astype(str)))
-    backbones = list(dict.fromkeys(tables["backbone"].astype(str)))
+    tables = tables.drop_duplicates(["run", "embedding"])
+    runs = list(dict.fromkeys(tables["run"].astype(str)))
+    backbones = list(dict.fromkeys(tables["embedding"].astype(str)))
     width = 0.8 / len(runs)
     figure = Figure(figsize=(max(4.0, 1.2 * len(backbones)) * len(metrics), PANEL_HEIGHT_INCHES), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
-    indexed = tables.assign(model=tables["model"].astype(str), backbone=tables["backbone"].astype(str)).set_index(
-        ["model", "backbone"]
+    indexed = tables.assign(run=tables["run"].astype(str), embedding=tables["embedding"].astype(str)).set_index(
+        ["run", "embedding"]
     )
     for ax, metric in zip(axes, metrics, strict=True):
         for i, run in enumerate(runs):
@@ -95,7 +142,9 @@ def model_comparison_plot(tables: pd.DataFrame, metrics: list[str], title: str) 
             below = np.nan_to_num(mean - rows[f"{metric}_lower"].to_numpy(dtype=np.float64), nan=0.0)
             above = np.nan_to_num(rows[f"{metric}_upper"].to_numpy(dtype=np.float64) - mean, nan=0.0)
             positions = np.arange(len(backbones)) - 0.4 + width * (i + 0.5)
-            ax.bar(positions, mean, width=width, yerr=np.vstack([below, above]), capsize=2, label=run, color=f"C{i % 10}")
+            ax.bar(
+                positions, mean, width=width, yerr=np.vstack([below, above]), capsize=2, label=run, color=f"C{i % 10}"
+            )
         ax.set_title(metric)
         ax.set_xticks(np.arange(len(backbones)), backbones, rotation=45, ha="right")
         ax.set_ylim(bottom=0)
@@ -126,6 +175,7 @@ def training_curves_plot(curves: dict[str, pd.DataFrame], title: str) -> Figure:
         ax.plot(frame["epoch"], frame["val_loss"], color=f"C{i % 10}", label=f"{backbone} val")
         ax.plot(frame["epoch"], frame["train_loss"], color=f"C{i % 10}", linestyle="--", alpha=0.6)
     ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("loss (dashed: train)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")

@@ -1,94 +1,115 @@
-"""The comparison table of one recommender: one row per audio backbone."""
+"""The comparison table of one recommender family: one row per run × embedding.
+
+Rows carry what a reader needs to trust a number: the mean with its interval over users,
+the number of users, the spread of the mean over training seeds, the embedding's size and
+failed tracks, the val/test pairs the common item set removed, and whether the run
+collapsed (a collapsed row is kept, flagged, and left out of every verdict).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from musicrec.evaluation.intervals import SUMMARY_COLUMNS
 from musicrec.evaluation.metrics import metric_columns
 
+ID_COLUMNS = ["run", "embedding", "dim", "n_failed", "n_users", "n_seeds", "pairs_removed", "collapsed", "collapse"]
+
+
+@dataclass
+class Cell:
+    """One run on one embedding, as the evaluation left it."""
+
+    run: str
+    embedding: str
+    summary: pd.DataFrame  # summarise() rows + seed_sd, seed_min, seed_max, n_seeds
+    report: Mapping  # the evaluation report (n_users, pairs removed, collapse)
+    dim: int = 0  # 0: no embedding (popularity)
+    n_failed: int = 0
+    extra: dict = field(default_factory=dict)
+
 
 def table_columns(k: int) -> list[str]:
-    """The table's columns: ``backbone, dim, n_failed``, then per metric ``m``: ``m, m_lower, m_upper``."""
-    columns = ["backbone", "dim", "n_failed"]
+    """``ID_COLUMNS``, then per metric ``m``: ``m, m_lower, m_upper, m_seed_sd``."""
+    columns = list(ID_COLUMNS)
     for metric in metric_columns(k):
-        columns += [metric, f"{metric}_lower", f"{metric}_upper"]
+        columns += [metric, f"{metric}_lower", f"{metric}_upper", f"{metric}_seed_sd"]
     return columns
 
 
-def make_table(
-    summaries: Mapping[str, pd.DataFrame],
-    dims: Mapping[str, int],
-    failures: Mapping[str, int],
-    k: int,
-) -> pd.DataFrame:
-    """Gather each backbone's test summary into one row.
+def make_table(cells: Sequence[Cell], k: int) -> pd.DataFrame:
+    """One row per cell with :func:`table_columns` ``(k)``; within each run, rows by ``hitrate@k``
+    descending (ties keep the given order), runs in the given order.
 
-    Args:
-        summaries: backbone -> its test summary, as
-            :func:`musicrec.evaluation.intervals.summarise` returns (one row
-            per metric: ``metric, mean, lower, upper, n_users``); it must
-            hold every metric of :func:`metric_columns` ``(k)``.
-        dims: backbone -> embedding size.
-        failures: backbone -> number of tracks whose audio could not be
-            embedded.
-        k: the cut-off the metrics were computed at.
-
-    Returns:
-        One row per backbone with :func:`table_columns` ``(k)``, sorted by
-        ``hitrate@k`` descending (ties keep the order of ``summaries``), index
-        0..n-1.
-
-    Raises:
-        ValueError: when the three mappings name different backbones, or a
-            summary lacks a column or a metric, or repeats a metric.
+    Raises ValueError when a summary lacks a column or a metric (computed at another k?),
+    repeats a metric, or a (run, embedding) pair appears twice.
     """
-    backbones = list(summaries)
-    for name, mapping in (("dims", dims), ("failures", failures)):
-        if set(mapping) != set(backbones):
-            raise ValueError(f"{name} cover backbones {sorted(mapping)}, summaries cover {sorted(backbones)}")
+    if not cells:
+        raise ValueError("make_table needs at least one (run, embedding) cell")
     metrics = metric_columns(k)
+    seen = set()
     rows = []
-    for backbone in backbones:
-        summary = _indexed_summary(summaries[backbone], backbone, metrics)
-        row = {"backbone": backbone, "dim": int(dims[backbone]), "n_failed": int(failures[backbone])}
+    for cell in cells:
+        if (cell.run, cell.embedding) in seen:
+            raise ValueError(f"run {cell.run!r} on embedding {cell.embedding!r} appears twice")
+        seen.add((cell.run, cell.embedding))
+        summary = _indexed_summary(cell.summary, f"{cell.run}/{cell.embedding}", metrics)
+        collapse = cell.report.get("collapse", {})
+        row = {
+            "run": cell.run,
+            "embedding": cell.embedding,
+            "dim": int(cell.dim),
+            "n_failed": int(cell.n_failed),
+            "n_users": int(summary["n_users"].iloc[0]),
+            "n_seeds": int(summary["n_seeds"].iloc[0]) if "n_seeds" in summary else 1,
+            "pairs_removed": int(cell.report.get("n_pairs_removed_by_item_set", 0)),
+            "collapsed": bool(collapse.get("collapsed", False)),
+            "collapse": "; ".join(collapse.get("reasons", [])),
+        }
         for metric in metrics:
             row[metric] = summary.at[metric, "mean"]
             row[f"{metric}_lower"] = summary.at[metric, "lower"]
             row[f"{metric}_upper"] = summary.at[metric, "upper"]
+            row[f"{metric}_seed_sd"] = summary.at[metric, "seed_sd"] if "seed_sd" in summary else 0.0
         rows.append(row)
     table = pd.DataFrame(rows, columns=table_columns(k))
-    hitrate = metrics[0]  # metric_columns lists hitrate@k first
-    return table.sort_values(hitrate, ascending=False, kind="stable").reset_index(drop=True)
+    order = {run: i for i, run in enumerate(dict.fromkeys(table["run"]))}
+    table = table.assign(_run=table["run"].map(order), _row=range(len(table)))
+    table = table.sort_values(["_run", metrics[0], "_row"], ascending=[True, False, True], kind="stable")
+    return table.drop(columns=["_run", "_row"]).reset_index(drop=True)
 
 
-def _indexed_summary(summary: pd.DataFrame, backbone: str, metrics: list[str]) -> pd.DataFrame:
+def _indexed_summary(summary: pd.DataFrame, name: str, metrics: list[str]) -> pd.DataFrame:
     missing_columns = [column for column in SUMMARY_COLUMNS if column not in summary.columns]
     if missing_columns:
-        raise ValueError(f"summary of backbone {backbone!r} lacks column(s) {missing_columns}")
+        raise ValueError(f"summary of {name!r} lacks column(s) {missing_columns}")
     if summary["metric"].duplicated().any():
         repeated = summary.loc[summary["metric"].duplicated(), "metric"].iloc[0]
-        raise ValueError(f"summary of backbone {backbone!r} lists metric {repeated!r} twice")
+        raise ValueError(f"summary of {name!r} lists metric {repeated!r} twice")
     missing_metrics = [metric for metric in metrics if metric not in set(summary["metric"])]
     if missing_metrics:
         raise ValueError(
-            f"summary of backbone {backbone!r} lacks metric(s) {missing_metrics}; "
-            f"it has {list(summary['metric'])} (computed at another k?)"
+            f"summary of {name!r} lacks metric(s) {missing_metrics}; it has {list(summary['metric'])} "
+            "(computed at another k?)"
         )
     return summary.set_index("metric")
 
 
-def stack_runs(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """One family's table from its runs' tables (e.g. shallow-embedding, shallow-interaction).
+def narrow_catalogue_warnings(n_tracks: int, dims: Mapping[str, int], trained: bool, factor: int = 5) -> list[str]:
+    """Warnings for embeddings at least 1/``factor`` as wide as the catalogue, when a model trains on them.
 
-    In: run name -> a :func:`make_table` result. Out: the rows of all runs with a leading
-    ``model`` column, each run's rows in their own (ranked) order, runs in the given order.
+    A trained model's projection and user vectors can turn that many frozen random vectors
+    into free item ids, so random stops being a floor; Music4All's 56k tracks are far wider
+    than any embedding.
     """
-    if not tables:
-        raise ValueError("stack_runs needs at least one run's table")
-    return pd.concat(
-        [table.assign(model=run)[["model", *table.columns]] for run, table in tables.items()],
-        ignore_index=True,
-    )
+    if not trained:
+        return []
+    return [
+        f"embedding {name!r} is {dim}-d but the catalogue has only {n_tracks} tracks (< {factor}x): a trained model "
+        "can learn item ids from any vectors this wide, so audio and random may not separate"
+        for name, dim in dims.items()
+        if dim > 0 and n_tracks < factor * dim
+    ]

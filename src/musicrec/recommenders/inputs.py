@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 SPLIT_COLUMNS = ("user_id", "track_idx", "timestamp", "count")
+CANDIDATE_SETS = ("train", "catalogue")
 DEFAULT_SOURCES = {
     "embeddings": "embeddings/{backbone}.npy",
     "sidecar": "embeddings/{backbone}.json",
@@ -104,25 +105,17 @@ def check_embeddings(
     return cleaned, usable
 
 
-def check_max_seq_len(max_seq_len: int, source: str = DEFAULT_SOURCES["options"]) -> None:
-    """BERT4Rec needs at least one history item plus the [MASK] slot."""
-    if not isinstance(max_seq_len, (int, np.integer)) or max_seq_len < 2:
-        raise InputError(
-            f"{source}: max_seq_len = {max_seq_len!r}; it must be an integer >= 2 (one history item "
-            "plus the [MASK] position). The paper uses 50 to 300"
-        )
-
-
 @dataclass(frozen=True)
 class Interactions:
     """The splits as integer arrays, with users indexed 0..n_users-1.
 
-    ``user_ids[u]`` is the original id of user index ``u`` (sorted, all train users).
-    Train arrays keep the contract's order: by user, then first-play time, then track.
-    Excluded items are already removed everywhere.
+    ``user_ids[u]`` is the original id of user index ``u`` (sorted, all train users), of the
+    split's own type (strings stay strings, integers integers). Train arrays keep the
+    contract's order: by user, then first-play time, then track. Excluded items are
+    already removed everywhere. Candidates are the items any recommender may rank.
     """
 
-    user_ids: np.ndarray  # (n_users,) object: original user ids, sorted
+    user_ids: np.ndarray  # (n_users,): original user ids, sorted, their own dtype
     train_user: np.ndarray  # (n_train,) int64 user index
     train_item: np.ndarray  # (n_train,) int64 track index
     train_count: np.ndarray  # (n_train,) float32 play count
@@ -131,6 +124,7 @@ class Interactions:
     val_count: np.ndarray  # (n_val,) float32
     target_users: np.ndarray  # (n_targets,) int64: sorted user indices of val ∪ test users
     item_is_usable: np.ndarray  # (n_items,) bool
+    item_is_candidate: np.ndarray  # (n_items,) bool: usable and allowed by the candidate set
 
     @property
     def n_users(self) -> int:
@@ -175,11 +169,14 @@ def prepare_interactions(
     test: pd.DataFrame,
     item_is_usable: np.ndarray,
     sources: Mapping[str, str] | None = None,
+    candidates: str = "train",
 ) -> Interactions:
     """Validate the three splits and turn them into integer arrays.
 
-    In: the split frames (contract of ``data/{train,val,test}.parquet``) and the (n_items,)
-    usable-row mask from :func:`check_embeddings`. Out: :class:`Interactions`. Raises
+    In: the split frames (contract of ``data/{train,val,test}.parquet``), the (n_items,)
+    usable-row mask from :func:`check_embeddings`, and the candidate set: ``train`` (the
+    Onion protocol's: val/test items are tracks played in train, so only those are ranked)
+    or ``catalogue`` (every usable track). Out: :class:`Interactions`. Raises
     :class:`InputError` for missing columns, out-of-range track indices, an empty train or
     val split, or a val/test user with no (usable) train items.
     """
@@ -205,10 +202,12 @@ def prepare_interactions(
             "the validation loss needs at least one usable val item"
         )
 
-    user_ids = np.unique(train_kept["user_id"].to_numpy().astype(str)).astype(object)
+    if candidates not in CANDIDATE_SETS:
+        raise InputError(f"evaluation.candidates = {candidates!r}; expected one of {CANDIDATE_SETS}")
+    user_ids = np.unique(train_kept["user_id"].to_numpy())
     for name, frame in (("val", val), ("test", test)):
-        ids = np.unique(frame["user_id"].to_numpy().astype(str))
-        without_history = ids[~np.isin(ids, user_ids.astype(str))]
+        ids = np.unique(frame["user_id"].to_numpy())
+        without_history = ids[~np.isin(ids, user_ids)]
         if without_history.size:
             raise InputError(
                 f"{_source(sources, name)}: user(s) {_few(without_history)} have no usable train items "
@@ -217,7 +216,7 @@ def prepare_interactions(
             )
 
     def user_index(frame: pd.DataFrame) -> np.ndarray:
-        return np.searchsorted(user_ids.astype(str), frame["user_id"].to_numpy().astype(str)).astype(np.int64)
+        return np.searchsorted(user_ids, frame["user_id"].to_numpy()).astype(np.int64)
 
     targets = np.union1d(user_index(val), user_index(test)).astype(np.int64)
     train_user = user_index(train_kept)
@@ -236,7 +235,16 @@ def prepare_interactions(
         val_count=val_kept["count"].to_numpy().astype(np.float32),
         target_users=targets,
         item_is_usable=np.asarray(item_is_usable, dtype=bool),
+        item_is_candidate=candidate_items(train_item, item_is_usable, candidates),
     )
+
+
+def candidate_items(train_items: np.ndarray, item_is_usable: np.ndarray, candidates: str) -> np.ndarray:
+    """(n_items,) bool: the items a recommender may rank under the candidate set ``candidates``."""
+    allowed = np.asarray(item_is_usable, dtype=bool).copy()
+    if candidates == "train":
+        allowed &= np.bincount(train_items, minlength=len(allowed)).astype(bool)
+    return allowed
 
 
 def read_training_inputs(embeddings: str, sidecar: str, train: str, val: str, test: str) -> dict:

@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from musicrec.recommenders.inputs import Interactions, check_embeddings, prepare_interactions
+from musicrec.recommenders.options import KnnOptions
 from musicrec.recommenders.retrieval import recommend
 
 
@@ -43,17 +44,22 @@ def fit_knn(
     top_n: int,
     excluded_rows: np.ndarray | None = None,
     sources: Mapping[str, str] | None = None,
+    candidates: str = "train",
+    options: KnnOptions | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Top-N recommendations for every val ∪ test user from their train history.
 
     In: the (n_tracks, d) embedding matrix (rows listed in ``excluded_rows`` — failed audio —
     are never recommended nor averaged), the three split frames, top_n, and input file names
-    for error messages. Out: ``user_id, rank, track_idx, score`` (cosine), top_n rows per user
-    unless fewer unheard usable tracks exist.
+    for error messages, the candidate set (see ``prepare_interactions``); ``options`` and
+    ``seed`` are accepted for the registry's uniform call and change nothing (KNN has no
+    options, no randomness). Out: ``user_id, rank, track_idx, score`` (cosine), top_n rows
+    per user unless fewer unheard candidate tracks exist.
     """
     item_matrix, usable = check_embeddings(
         embeddings, [] if excluded_rows is None else excluded_rows, (sources or {}).get("embeddings", "embeddings")
     )
-    interactions = prepare_interactions(train_frame, val_frame, test_frame, usable, sources)
+    interactions = prepare_interactions(train_frame, val_frame, test_frame, usable, sources, candidates=candidates)
     users = l2_normalise(mean_item_vectors(interactions, item_matrix))
     return recommend(interactions, users, l2_normalise(item_matrix), top_n)

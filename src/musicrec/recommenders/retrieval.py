@@ -112,7 +112,7 @@ def recommend(
     n: int,
     scores_from_inner_products=None,
 ) -> pd.DataFrame:
-    """Top-n recommendations for every val ∪ test user, train items and excluded items removed.
+    """Top-n recommendations for every val ∪ test user among the candidates, train items removed.
 
     In: :class:`~musicrec.recommenders.inputs.Interactions`, user_vectors (n_users, h) in
     its user order, item_vectors (n_items, h), n, and an optional function mapping the
@@ -125,7 +125,7 @@ def recommend(
         item_vectors,
         interactions.seen()[targets],
         n,
-        excluded_items=np.flatnonzero(~interactions.item_is_usable),
+        excluded_items=np.flatnonzero(~interactions.item_is_candidate),
     )
     if scores_from_inner_products is not None:
         scores = np.where(indices >= 0, scores_from_inner_products(scores), -np.inf).astype(np.float32)

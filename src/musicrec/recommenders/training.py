@@ -27,7 +27,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -74,34 +73,6 @@ def effective_freeze(freeze: bool, paper_compat: bool) -> bool:
     return (not freeze) if paper_compat else freeze
 
 
-def options_from_mapping(cls: type, options: Mapping[str, Any] | None, source: str):
-    """Build the options dataclass ``cls`` from a config block, checking names and types.
-
-    Unknown keys and values of the wrong type raise :class:`InputError` naming ``source``,
-    the key and what was expected; missing keys take the dataclass defaults.
-    """
-    options = dict(options or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(options) - set(fields))
-    if unknown:
-        raise InputError(f"{source}: unknown option(s) {unknown}; known options are {sorted(fields)}")
-    for name, value in options.items():
-        expected = fields[name].type
-        expected = expected if isinstance(expected, str) else expected.__name__
-        valid = {
-            "bool": isinstance(value, bool),
-            "int": isinstance(value, (int, np.integer)) and not isinstance(value, bool),
-            "float": isinstance(value, (int, float, np.number)) and not isinstance(value, bool),
-            "str": isinstance(value, str),
-            "list": isinstance(value, (list, tuple)),
-        }.get(expected.split(" ")[0], True)
-        if not valid:
-            raise InputError(f"{source}: option {name} = {value!r} should be of type {expected}")
-        if expected == "float":
-            options[name] = float(value)
-    return cls(**options)
-
-
 def fingerprint(*parts: Any) -> str:
     """A short hash of options (JSON-able values) and arrays, to recognise a resumable state."""
     digest = hashlib.blake2b(digest_size=16)
@@ -135,16 +106,6 @@ class LoopSettings:
             lr_patience=options.lr_patience,
             seed=int(seed),
         )
-
-
-# Config keys only the workflow reads: they do not change what is trained, so they stay out of
-# the fingerprint that decides whether a saved state can be resumed.
-WORKFLOW_ONLY_OPTIONS = ("enabled", "variants", "top_n")
-
-
-def trained_options(options: Any) -> dict[str, Any]:
-    """A model's options dataclass as a dict, less the workflow-only keys (for fingerprints)."""
-    return {k: v for k, v in dataclasses.asdict(options).items() if k not in WORKFLOW_ONLY_OPTIONS}
 
 
 class TrainingTask(Protocol):
@@ -451,74 +412,3 @@ def train(
         device=str(device),
         trained_epochs=trained,
     )
-
-
-@dataclass
-class ModelFit:
-    """Everything a trained recommender hands to the workflow.
-
-    user_ids (n_users,) original ids, row order of user_vectors; user_vectors (n_users, h);
-    item_vectors (n_items, h) with zero rows for excluded items; recommendations with
-    columns user_id, rank, track_idx, score; training holds the curves and best weights.
-    """
-
-    user_ids: np.ndarray
-    user_vectors: np.ndarray
-    item_vectors: np.ndarray
-    recommendations: pd.DataFrame
-    training: TrainingOutcome
-    options: dict = field(default_factory=dict)
-
-
-def job_folders(checkpoint: str | Path, state_dir: str | Path | None = None) -> tuple[Path, Path]:
-    """Where a training job keeps what must survive being killed.
-
-    In: the job's checkpoint output and the optional ``state_dir`` param. Out: the resume
-    folder (default ``<checkpoint>.state``, beside but not among the declared outputs,
-    which Snakemake deletes after a failed job) and the TensorBoard log inside it (copied
-    to the declared ``tensorboard`` output at the end, so resumed runs keep earlier epochs).
-    """
-    folder = Path(state_dir) if state_dir else Path(f"{checkpoint}.state")
-    return folder, folder / "tensorboard"
-
-
-def write_fit_outputs(
-    fit: ModelFit,
-    checkpoint: str | Path,
-    user_vectors: str | Path,
-    item_vectors: str | Path,
-    recs: str | Path,
-    curves: str | Path,
-    tensorboard: str | Path | None = None,
-    tensorboard_log: str | Path | None = None,
-    metadata: Mapping[str, Any] | None = None,
-) -> None:
-    """Write a trained recommender's artefacts (the one place they are written).
-
-    checkpoint: ``torch.save`` of {"model": best weights, "options", "best_epoch",
-    "best_val_loss", "user_ids", **metadata}; user/item vectors: float32 .npy (rows: users in
-    ``user_ids`` order, items in track-index order); recs: parquet (user_id, rank,
-    track_idx, score); curves: CSV (epoch, train_loss, val_loss, lr, seconds); tensorboard:
-    a copy of the ``tensorboard_log`` folder the loop wrote.
-    """
-    for path in (checkpoint, user_vectors, item_vectors, recs, curves):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {
-            "model": fit.training.best_state,
-            "options": fit.options,
-            "best_epoch": fit.training.best_epoch,
-            "best_val_loss": fit.training.best_val_loss,
-            "user_ids": [str(user) for user in fit.user_ids],
-            **dict(metadata or {}),
-        },
-        checkpoint,
-    )
-    np.save(user_vectors, fit.user_vectors.astype(np.float32))
-    np.save(item_vectors, fit.item_vectors.astype(np.float32))
-    fit.recommendations.to_parquet(recs, index=False)
-    fit.training.history.to_csv(curves, index=False)
-    if tensorboard is not None:
-        Path(tensorboard).mkdir(parents=True, exist_ok=True)
-        if tensorboard_log is not None and Path(tensorboard_log).is_dir():
-            shutil.copytree(tensorboard_log, tensorboard, dirs_exist_ok=True)

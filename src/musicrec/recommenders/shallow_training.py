@@ -1,5 +1,5 @@
-"""Shallow Net's data side: options, tensorised positives and negatives, the task the
-training loop drives, and :func:`fit_shallow`, which goes from arrays to recommendations.
+"""Training Shallow Net: tensorised positives and negatives, the task the training loop
+drives, the model builder, and :func:`fit_shallow` (through the shared ``fit_trained``).
 
 Positives are the train (user, track) pairs, held as tensors on the training device;
 an epoch is a random permutation of them cut into batches, and each batch's negatives are
@@ -19,85 +19,28 @@ they are rare (a user hears a tiny fraction of the catalogue).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 
-from musicrec.recommenders.inputs import (
-    InputError,
-    Interactions,
-    check_embeddings,
-    prepare_interactions,
-)
+from musicrec.recommenders.fitting import ModelFit, fit_trained
+from musicrec.recommenders.inputs import InputError, Interactions
 from musicrec.recommenders.knn import mean_item_vectors
 from musicrec.recommenders.losses import confidence_weights, hinge_loss, l2_penalty
-from musicrec.recommenders.retrieval import recommend
+from musicrec.recommenders.options import ShallowOptions, parse_options
 from musicrec.recommenders.shallow import ShallowEmbeddingModel, ShallowInteractionModel
-from musicrec.recommenders.training import (
-    LoopSettings,
-    ModelFit,
-    choose_device,
-    effective_freeze,
-    fingerprint,
-    options_from_mapping,
-    train,
-    trained_options,
-)
+from musicrec.recommenders.training import effective_freeze
 
 VARIANTS = {"embedding": ShallowEmbeddingModel, "interaction": ShallowInteractionModel}
 OPTIONS_SOURCE = "config recommenders.shallow"
 
 
-@dataclass(frozen=True)
-class ShallowOptions:
-    """The ``recommenders.shallow`` config block; defaults are the paper's."""
-
-    enabled: bool = True  # read by the workflow: whether to run this model at all
-    variants: list = field(default_factory=lambda: ["embedding", "interaction"])  # jobs the workflow runs
-    hidden_dim: int = 0  # projection output size; 0 = the embedding size
-    user_init: str = "mean"  # mean of the user's train items | random (N(0, 1))
-    sample_type: str = "item"  # item: negative users per positive | user: negative items
-    neg_samples: int = 20
-    margin: float = 0.2
-    use_confidence: bool = False  # weight positives by 1 + 2·log(1 + count)
-    l2: float = 0.0  # × sum of squares of the trainable parameters, added to the train loss
-    batch_size: int = 10000  # positives per step (each with neg_samples negatives)
-    lr: float = 1e-3
-    max_epochs: int = 100
-    patience: int = 16
-    lr_patience: int = 5
-    freeze_items: bool = True
-    freeze_users: bool = False
-    paper_compat: bool = False  # reproduce the published code's inverted freeze flags
-    top_n: int = 100
-
-
 def shallow_options(options: Mapping | None, source: str = OPTIONS_SOURCE) -> ShallowOptions:
-    """Parse and check the config block; :class:`InputError` names the bad key."""
-    parsed = options_from_mapping(ShallowOptions, options, source)
-    checks = [
-        (parsed.user_init in ("mean", "random"), "user_init", "mean or random"),
-        (parsed.sample_type in ("item", "user"), "sample_type", "item or user"),
-        (parsed.neg_samples >= 1, "neg_samples", ">= 1"),
-        (parsed.hidden_dim >= 0, "hidden_dim", ">= 0 (0 = embedding size)"),
-        (parsed.batch_size >= 1, "batch_size", ">= 1"),
-        (parsed.margin >= 0, "margin", ">= 0"),
-        (parsed.l2 >= 0, "l2", ">= 0"),
-        (parsed.lr > 0, "lr", "> 0"),
-        (parsed.max_epochs >= 1, "max_epochs", ">= 1"),
-        (parsed.patience >= 1, "patience", ">= 1"),
-        (parsed.top_n >= 1, "top_n", ">= 1"),
-        (all(v in VARIANTS for v in parsed.variants), "variants", f"a list drawn from {sorted(VARIANTS)}"),
-    ]
-    for ok, key, expected in checks:
-        if not ok:
-            raise InputError(f"{source}: {key} = {getattr(parsed, key)!r}; expected {expected}")
-    return parsed
+    """Parse and check Shallow Net's model options; :class:`OptionsError` names the bad key."""
+    return parse_options(ShallowOptions, options, source)
 
 
 def sample_negatives(
@@ -200,8 +143,13 @@ def build_shallow_model(
     interactions: Interactions,
     options: ShallowOptions,
     seed: int,
+    trainable_items: bool = False,
 ) -> torch.nn.Module:
-    """The variant's model with its tables initialised and frozen as the options say."""
+    """The variant's model with its tables initialised and frozen as the options say.
+
+    ``trainable_items`` (the id-only baseline) learns the item table whatever
+    ``freeze_items`` says.
+    """
     if variant not in VARIANTS:
         raise InputError(f"unknown Shallow Net variant {variant!r}; expected one of {sorted(VARIANTS)}")
     torch.manual_seed(int(seed))
@@ -213,9 +161,29 @@ def build_shallow_model(
         torch.from_numpy(item_matrix),
         users,
         hidden_dim=options.hidden_dim,
-        freeze_items=effective_freeze(options.freeze_items, options.paper_compat),
+        freeze_items=effective_freeze(options.freeze_items, options.paper_compat) and not trainable_items,
         freeze_users=effective_freeze(options.freeze_users, options.paper_compat),
     )
+
+
+class ShallowNet:
+    """Shallow Net for :func:`musicrec.recommenders.fitting.fit_trained`."""
+
+    name = "shallow"
+    options_type = ShallowOptions
+
+    def build(self, item_matrix, interactions, options, seed, variant, device, trainable_items):
+        model = build_shallow_model(variant, item_matrix, interactions, options, seed, trainable_items)
+        return model, ShallowTask(model, interactions, options, device, seed)
+
+    def retrieval(self, model, task, interactions, device):
+        user_vectors, item_vectors = (t.float().cpu().numpy() for t in model.retrieval_vectors())
+
+        def to_scores(inner_products: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return model.scores_from_inner_products(torch.from_numpy(inner_products).to(device)).cpu().numpy()
+
+        return user_vectors, item_vectors, to_scores
 
 
 def fit_shallow(
@@ -225,59 +193,12 @@ def fit_shallow(
     test_frame: pd.DataFrame,
     options: Mapping | None,
     variant: str,
-    seed: int = 0,
-    top_n: int | None = None,
-    excluded_rows: np.ndarray | None = None,
-    state_dir=None,
-    tensorboard_dir=None,
-    device: str | None = None,
-    sources: Mapping[str, str] | None = None,
-    on_step=None,
-    progress: bool = True,
+    top_n: int,
+    **fit_options,
 ) -> ModelFit:
-    """Validate the inputs, train one Shallow Net variant (resuming if possible), recommend.
-
-    In: the (n_tracks, d) embedding matrix, the three split frames, the config block, the
-    variant (``embedding`` | ``interaction``), seed, top_n (default: the block's), the rows
-    listed as failed audio, the resume folder, the TensorBoard folder, the device (None =
-    auto), the input file names for error messages. Out: :class:`ModelFit` whose
-    user/item vectors are the retrieval vectors (inner product ranks as the model scores).
-    """
-    opts = shallow_options(options, (sources or {}).get("options", OPTIONS_SOURCE))
-    item_matrix, usable = check_embeddings(
-        embeddings, [] if excluded_rows is None else excluded_rows, (sources or {}).get("embeddings", "embeddings")
-    )
-    interactions = prepare_interactions(train_frame, val_frame, test_frame, usable, sources)
-    chosen = choose_device(device)
-    model = build_shallow_model(variant, item_matrix, interactions, opts, seed)
-    task = ShallowTask(model, interactions, opts, chosen, seed)
-    settings = LoopSettings.from_options(opts, seed)
-    run_id = fingerprint(
-        "shallow",
-        variant,
-        trained_options(opts),
-        int(seed),
-        item_matrix,
-        interactions.train_user,
-        interactions.train_item,
-        interactions.train_count,
-        interactions.val_user,
-        interactions.val_item,
-    )
-    outcome = train(task, settings, state_dir, tensorboard_dir, run_id, on_step=on_step, progress=progress)
-    user_vectors, item_vectors = (t.float().cpu().numpy() for t in model.retrieval_vectors())
-    item_vectors[~usable] = 0.0
-
-    def to_scores(inner_products: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return model.scores_from_inner_products(torch.from_numpy(inner_products).to(chosen)).cpu().numpy()
-
-    recommendations = recommend(interactions, user_vectors, item_vectors, top_n or opts.top_n, to_scores)
-    return ModelFit(
-        user_ids=interactions.user_ids,
-        user_vectors=user_vectors,
-        item_vectors=item_vectors,
-        recommendations=recommendations,
-        training=outcome,
-        options=dataclasses.asdict(opts),
+    """One Shallow Net variant (``embedding`` | ``interaction``) through :func:`fit_trained`."""
+    if variant not in VARIANTS:
+        raise InputError(f"unknown Shallow Net variant {variant!r}; expected one of {sorted(VARIANTS)}")
+    return fit_trained(
+        ShallowNet(), embeddings, train_frame, val_frame, test_frame, options, top_n, variant=variant, **fit_options
     )

@@ -1,5 +1,5 @@
-"""BERT4Rec's data side: options, listening histories as padded sequences, masking, the
-task the training loop drives, and :func:`fit_bert4rec`, from arrays to recommendations.
+"""Training BERT4Rec: listening histories as padded sequences, masking, the task the
+training loop drives, the model builder, and :func:`fit_bert4rec` (through ``fit_trained``).
 
 Sequences are left-padded to ``max_seq_len`` so the newest item always sits in the last
 slot. Training uses each user's last ``max_seq_len`` train items (as the paper); every
@@ -18,86 +18,27 @@ prediction context above; the loss is the mean over all val (user, track) pairs 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
 from musicrec.recommenders.bert4rec import Bert4Rec
-from musicrec.recommenders.inputs import (
-    InputError,
-    Interactions,
-    check_embeddings,
-    check_max_seq_len,
-    prepare_interactions,
-)
+from musicrec.recommenders.fitting import ModelFit, fit_trained
+from musicrec.recommenders.inputs import InputError, Interactions
 from musicrec.recommenders.losses import item_logits, masked_item_cross_entropy
-from musicrec.recommenders.retrieval import recommend
-from musicrec.recommenders.training import (
-    LoopSettings,
-    ModelFit,
-    choose_device,
-    effective_freeze,
-    fingerprint,
-    options_from_mapping,
-    train,
-    trained_options,
-)
+from musicrec.recommenders.options import Bert4RecOptions, parse_options
+from musicrec.recommenders.training import effective_freeze
 
 OPTIONS_SOURCE = "config recommenders.bert4rec"
 PAPER_PREDICTION_CONTEXT = 50  # the published code predicted from 50 slots whatever it trained on
 
 
-@dataclass(frozen=True)
-class Bert4RecOptions:
-    """The ``recommenders.bert4rec`` config block; defaults are the paper's."""
-
-    enabled: bool = True  # read by the workflow: whether to run this model at all
-    max_seq_len: int = 50  # training sequence and prediction context length (incl. [MASK])
-    mlm_probability: float = 0.2
-    force_last_item_masking_prob: float = 0.0
-    num_layers: int = 2
-    num_heads: int = 2
-    intermediate_size: int = 256
-    hidden_dim: int = 0  # 0 = the embedding size (the paper); else a learned projection
-    dropout: float = 0.1
-    batch_size: int = 128  # sequences (users) per step
-    lr: float = 1e-3
-    max_epochs: int = 200
-    patience: int = 16
-    lr_patience: int = 5
-    freeze_items: bool = True
-    learn_logit_scale: bool = True  # one learned output temperature (see bert4rec.py)
-    paper_compat: bool = False  # published code: trainable items, no logit scale, 50-slot prediction
-    top_n: int = 100
-
-
 def bert4rec_options(options: Mapping | None, source: str = OPTIONS_SOURCE) -> Bert4RecOptions:
-    """Parse and check the config block; :class:`InputError` names the bad key."""
-    parsed = options_from_mapping(Bert4RecOptions, options, source)
-    check_max_seq_len(parsed.max_seq_len, source)
-    checks = [
-        (0.0 < parsed.mlm_probability <= 1.0, "mlm_probability", "in (0, 1]"),
-        (0.0 <= parsed.force_last_item_masking_prob <= 1.0, "force_last_item_masking_prob", "in [0, 1]"),
-        (parsed.num_layers >= 1, "num_layers", ">= 1"),
-        (parsed.num_heads >= 1, "num_heads", ">= 1"),
-        (parsed.intermediate_size >= 1, "intermediate_size", ">= 1"),
-        (parsed.hidden_dim >= 0, "hidden_dim", ">= 0 (0 = embedding size)"),
-        (0.0 <= parsed.dropout < 1.0, "dropout", "in [0, 1)"),
-        (parsed.batch_size >= 1, "batch_size", ">= 1"),
-        (parsed.lr > 0, "lr", "> 0"),
-        (parsed.max_epochs >= 1, "max_epochs", ">= 1"),
-        (parsed.patience >= 1, "patience", ">= 1"),
-        (parsed.top_n >= 1, "top_n", ">= 1"),
-    ]
-    for ok, key, expected in checks:
-        if not ok:
-            raise InputError(f"{source}: {key} = {getattr(parsed, key)!r}; expected {expected}")
-    return parsed
+    """Parse and check BERT4Rec's model options; :class:`OptionsError` names the bad key."""
+    return parse_options(Bert4RecOptions, options, source)
 
 
 def prediction_context_length(options: Bert4RecOptions) -> int:
@@ -226,79 +167,60 @@ class Bert4RecTask:
         return float(total) / len(self.val_items)
 
 
+def build_bert4rec_model(
+    item_matrix: np.ndarray, options: Bert4RecOptions, seed: int, trainable_items: bool = False
+) -> Bert4Rec:
+    """BERT4Rec over the (n_items, d) item table, initialised with ``seed``, frozen as the options say.
+
+    ``trainable_items`` (the id-only baseline) learns the item table whatever ``freeze_items`` says.
+    """
+    hidden = options.hidden_dim or item_matrix.shape[1]
+    if hidden % options.num_heads:
+        raise InputError(
+            f"{OPTIONS_SOURCE}: num_heads = {options.num_heads} does not divide the hidden size {hidden} (embedding "
+            f"size {item_matrix.shape[1]}, hidden_dim {options.hidden_dim}); pick num_heads dividing it or set hidden_dim"
+        )
+    torch.manual_seed(int(seed))
+    return Bert4Rec(
+        torch.from_numpy(item_matrix),
+        max_seq_len=options.max_seq_len,
+        num_layers=options.num_layers,
+        num_heads=options.num_heads,
+        intermediate_size=options.intermediate_size,
+        hidden_dim=options.hidden_dim,
+        dropout=options.dropout,
+        freeze_items=effective_freeze(options.freeze_items, options.paper_compat) and not trainable_items,
+        learn_logit_scale=options.learn_logit_scale and not options.paper_compat,
+    )
+
+
+class Bert4RecModel:
+    """BERT4Rec for :func:`musicrec.recommenders.fitting.fit_trained`.
+
+    User vectors are the hidden states at [MASK] of every train user, item vectors the tied
+    output table (logit = inner product), so scores are the logits.
+    """
+
+    name = "bert4rec"
+    options_type = Bert4RecOptions
+
+    def build(self, item_matrix, interactions, options, seed, variant, device, trainable_items):
+        model = build_bert4rec_model(item_matrix, options, seed, trainable_items)
+        return model, Bert4RecTask(model, interactions, options, device, prediction_context_length(options))
+
+    def retrieval(self, model, task, interactions, device):
+        user_vectors = task.user_states(np.arange(interactions.n_users)).float().cpu().numpy()
+        return user_vectors, model.output_item_table().float().cpu().numpy(), None
+
+
 def fit_bert4rec(
     embeddings: np.ndarray,
     train_frame: pd.DataFrame,
     val_frame: pd.DataFrame,
     test_frame: pd.DataFrame,
     options: Mapping | None,
-    seed: int = 0,
-    top_n: int | None = None,
-    excluded_rows: np.ndarray | None = None,
-    state_dir=None,
-    tensorboard_dir=None,
-    device: str | None = None,
-    sources: Mapping[str, str] | None = None,
-    on_step=None,
-    progress: bool = True,
+    top_n: int,
+    **fit_options,
 ) -> ModelFit:
-    """Validate the inputs, train BERT4Rec (resuming if possible), recommend.
-
-    In: the (n_tracks, d) embedding matrix, the three split frames, the config block, seed,
-    top_n (default: the block's), the rows listed as failed audio, the resume folder, the
-    TensorBoard folder, the device (None = auto), the input file names for error messages.
-    Out: :class:`ModelFit`; user vectors are the hidden states at [MASK] of every train user,
-    item vectors the tied output table (logit = inner product), scores are the logits.
-    """
-    source = (sources or {}).get("options", OPTIONS_SOURCE)
-    opts = bert4rec_options(options, source)
-    item_matrix, usable = check_embeddings(
-        embeddings, [] if excluded_rows is None else excluded_rows, (sources or {}).get("embeddings", "embeddings")
-    )
-    hidden = opts.hidden_dim or item_matrix.shape[1]
-    if hidden % opts.num_heads:
-        raise InputError(
-            f"{source}: num_heads = {opts.num_heads} does not divide the hidden size {hidden} (embedding size "
-            f"{item_matrix.shape[1]}, hidden_dim {opts.hidden_dim}); pick num_heads dividing it or set hidden_dim"
-        )
-    interactions = prepare_interactions(train_frame, val_frame, test_frame, usable, sources)
-    chosen = choose_device(device)
-    torch.manual_seed(int(seed))
-    model = Bert4Rec(
-        torch.from_numpy(item_matrix),
-        max_seq_len=opts.max_seq_len,
-        num_layers=opts.num_layers,
-        num_heads=opts.num_heads,
-        intermediate_size=opts.intermediate_size,
-        hidden_dim=opts.hidden_dim,
-        dropout=opts.dropout,
-        freeze_items=effective_freeze(opts.freeze_items, opts.paper_compat),
-        learn_logit_scale=opts.learn_logit_scale and not opts.paper_compat,
-    )
-    task = Bert4RecTask(model, interactions, opts, chosen, prediction_context_length(opts))
-    settings = LoopSettings.from_options(opts, seed)
-    run_id = fingerprint(
-        "bert4rec",
-        trained_options(opts),
-        int(seed),
-        item_matrix,
-        interactions.train_user,
-        interactions.train_item,
-        interactions.val_user,
-        interactions.val_item,
-    )
-    outcome = train(task, settings, state_dir, tensorboard_dir, run_id, on_step=on_step, progress=progress)
-    model.eval()
-    with torch.no_grad():
-        user_vectors = task.user_states(np.arange(interactions.n_users)).float().cpu().numpy()
-        item_vectors = model.output_item_table().float().cpu().numpy()
-    item_vectors[~usable] = 0.0
-    recommendations = recommend(interactions, user_vectors, item_vectors, top_n or opts.top_n)
-    return ModelFit(
-        user_ids=interactions.user_ids,
-        user_vectors=user_vectors,
-        item_vectors=item_vectors,
-        recommendations=recommendations,
-        training=outcome,
-        options=dataclasses.asdict(opts),
-    )
+    """BERT4Rec through :func:`musicrec.recommenders.fitting.fit_trained`."""
+    return fit_trained(Bert4RecModel(), embeddings, train_frame, val_frame, test_frame, options, top_n, **fit_options)

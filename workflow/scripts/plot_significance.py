@@ -1,0 +1,14 @@
+"""Heat map of the paired differences between the embeddings of one run (one metric)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
+
+import pandas as pd
+
+from musicrec.evaluation.significance_plots import significance_heatmap
+
+params = snakemake.params  # noqa: F821
+tests = pd.read_csv(snakemake.input.tests)  # noqa: F821
+figure = significance_heatmap(tests, metric=params.metric, confidence=float(params.confidence))
+figure.savefig(snakemake.output.plot, dpi=150)  # noqa: F821
