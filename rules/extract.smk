@@ -10,6 +10,8 @@ rule extract_embeddings:
         meta=out(paths.SHARD_META),
     log:
         log_file("extract_embeddings", "{backbone}.shard-{shard}"),
+    benchmark:
+        bench_file("extract_embeddings", "{backbone}.shard-{shard}")
     conda:
         backbone_env
     threads: 2
@@ -21,7 +23,8 @@ rule extract_embeddings:
         options=lambda wildcards: BACKBONES[wildcards.backbone],
         shard=lambda wildcards: int(wildcards.shard),
         shards=lambda wildcards: len(shard_indices(wildcards.backbone)),
-        on_bad_audio=config["extraction"].get("on_bad_audio", "fail"),
+        on_bad_audio=config["extraction"]["on_bad_audio"],
+        max_bad_fraction=config["extraction"]["max_bad_fraction"],
         seed=config["seed"],
     script:
         "../workflow/scripts/extract_embeddings.py"
@@ -34,14 +37,68 @@ rule merge_shards:
         failures=shard_files(paths.SHARD_FAILURES),
         metas=shard_files(paths.SHARD_META),
     output:
-        embeddings=out(paths.EMBEDDING),
-        sidecar=out(paths.EMBEDDING_SIDECAR),
-        failures=out(paths.EMBEDDING_FAILURES),
+        embeddings=out(paths.EMBEDDING, embedding="{backbone}"),
+        sidecar=out(paths.EMBEDDING_SIDECAR, embedding="{backbone}"),
+        failures=out(paths.EMBEDDING_FAILURES, embedding="{backbone}"),
     log:
-        log_file("merge_shards"),
+        log_file("merge_shards", "{backbone}"),
+    benchmark:
+        bench_file("merge_shards", "{backbone}")
+    wildcard_constraints:
+        backbone=regex_of(EXTRACTED),
     conda:
         "../envs/data.yaml"
     params:
         backbone="{backbone}",
     script:
         "../workflow/scripts/merge_shards.py"
+
+
+# A multi-layer extraction (layer: all) is extract-only: embeddings are derived from it.
+use rule merge_shards as merge_layers with:
+    output:
+        embeddings=out(paths.LAYERS),
+        sidecar=out(paths.LAYERS_SIDECAR),
+        failures=out(paths.LAYERS_FAILURES),
+    log:
+        log_file("merge_layers", "{backbone}"),
+    benchmark:
+        bench_file("merge_layers", "{backbone}")
+    wildcard_constraints:
+        backbone=regex_of(LAYERED_BACKBONES),
+
+
+def derivation_inputs(wildcards):
+    block = DERIVED[wildcards.embedding]
+    if block["derive"] == "standardise":
+        return {
+            "embeddings": embedding_file(block["source"]),
+            "sidecar": embedding_sidecar(block["source"]),
+        }
+    if block["derive"] == "ids":
+        return {"track_ids": out(paths.TRACK_IDS)}
+    return {
+        "embeddings": out(paths.LAYERS, backbone=block["source"]),
+        "sidecar": out(paths.LAYERS_SIDECAR, backbone=block["source"]),
+    }
+
+
+rule derive_embedding:
+    input:
+        unpack(derivation_inputs),
+    output:
+        embeddings=out(paths.EMBEDDING),
+        sidecar=out(paths.EMBEDDING_SIDECAR),
+    log:
+        log_file("derive_embedding"),
+    benchmark:
+        bench_file("derive_embedding")
+    wildcard_constraints:
+        embedding=regex_of(DERIVED),
+    conda:
+        "../envs/data.yaml"
+    params:
+        block=lambda wildcards: DERIVED[wildcards.embedding],
+        seed=config["seed"],
+    script:
+        "../workflow/scripts/derive_embedding.py"
