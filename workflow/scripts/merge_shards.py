@@ -45,6 +45,8 @@ if not np.array_equal(failed_rows, np.sort(failures["track_idx"].to_numpy())):
 
 sidecar = {
     **description,
+    "embedding": backbone,
+    "kind": "extracted",
     "n_tracks": n_tracks,
     "n_failed": len(failures),
     # Listed in full (bad audio is rare) so one file tells a reader and the trainers which
