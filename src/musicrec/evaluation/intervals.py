@@ -43,6 +43,11 @@ DEFAULT_SEED = 0
 # Bootstrap resamples are drawn in blocks of about this many (resample, user)
 # cells, so memory stays near 100 MB whatever the number of users.
 _BLOCK_CELLS = 4_000_000
+# Two statistics closer than this, relative to the mean absolute value they
+# are computed from, are a tie (as in scipy.stats.permutation_test): a
+# resampled mean is computed by a matrix product, the estimate by a plain
+# mean, and rounding must not break the exact ties of discrete metrics.
+TIE_TOLERANCE = 1e-9
 
 
 def summarise(
@@ -206,6 +211,7 @@ def bootstrap_bounds(
     boot: np.ndarray,
     confidence: float,
     acceleration: np.ndarray | None = None,
+    tolerance: np.ndarray | float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile (``acceleration=None``) or BCa bounds from bootstrap replicates.
 
@@ -218,6 +224,8 @@ def bootstrap_bounds(
             replicates below the estimate (ties count half, as in
             ``scipy.stats.bootstrap``), kept within half a replicate of 0 and 1
             so that it stays finite.
+        tolerance: (m,) or scalar: replicates within it of the estimate
+            count as ties in that share.
 
     Returns:
         ``(lower, upper)``, each (m,): order statistics of ``boot`` (linear
@@ -228,7 +236,9 @@ def bootstrap_bounds(
     if acceleration is None:
         levels = np.tile([alpha, 1.0 - alpha], (m, 1))
     else:
-        share = ((boot < estimate).sum(axis=0) + 0.5 * (boot == estimate).sum(axis=0)) / n_boot
+        tied = np.abs(boot - estimate) <= tolerance
+        share = ((boot < estimate) & ~tied).sum(axis=0) + 0.5 * tied.sum(axis=0)
+        share = share / n_boot
         z0 = special.ndtri(np.clip(share, 0.5 / n_boot, 1.0 - 0.5 / n_boot))
         z = special.ndtri(np.array([alpha, 1.0 - alpha]))
         shifted = z0[:, None] + z[None, :]
@@ -274,7 +284,8 @@ def _interval(values: np.ndarray, confidence: float, method: str, n_boot: int, s
     if method == "bca":
         centred = values - mean
         acceleration = mean_acceleration((centred**2).sum(axis=0), (centred**3).sum(axis=0))
-    lower, upper = bootstrap_bounds(mean, boot, confidence, acceleration)
+    tolerance = TIE_TOLERANCE * np.abs(values).mean(axis=0)
+    lower, upper = bootstrap_bounds(mean, boot, confidence, acceleration, tolerance)
     lower[constant] = upper[constant] = mean[constant]
     return lower, upper
 
