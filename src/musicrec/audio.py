@@ -1,20 +1,26 @@
 """Decoding one audio file into the clip a backbone hears.
 
 :func:`load_clip` turns a path into a float32 mono waveform at the backbone's
-sample rate, cropped to the first ``seconds``, or raises :class:`BadAudio`
-saying why the file cannot be embedded. The steps, in order:
+sample rate, cropped to a window of ``seconds`` that starts at ``offset``
+(:class:`ClipOffset`: the start by default, a number of seconds, or a share of
+the track's length), or raises :class:`BadAudio` saying why the file cannot be
+embedded. The steps, in order:
 
 1. decode with soundfile (libsndfile >= 1.1 reads MP3 as well as WAV, FLAC,
    OGG); only when libsndfile cannot open the file do we try audioread
    (which needs an ffmpeg/GStreamer backend on the machine, e.g. for an old
    libsndfile without MP3 support);
-   only the first ``seconds`` of the file are decoded;
+   only the window is decoded: the decoder seeks to its start and reads
+   ``seconds`` from there;
 2. mix any number of channels down to mono by their mean;
 3. resample with soxr in its high-quality mode (``"HQ"``, the same filter
    ``librosa.load`` uses by default, so a clip equals what librosa would give);
-4. crop to the first ``seconds``. We crop from the start because Music4All
-   ships 30-s previews: with ``seconds: 30`` the whole preview is used, and a
-   longer file yields a reproducible excerpt without decoding the rest;
+4. crop to ``seconds``. The window starts at the beginning by default because
+   Music4All ships 30-s previews: with ``seconds: 30`` the whole preview is
+   used. Full-length tracks usually open with an intro that says little about
+   the rest, so ``offset`` can move the window, e.g. ``"40%"`` into the track.
+   A window that would run past the end is moved back to end with the track
+   (never before its start), so a short file still gives all it has;
 5. reject clips that are empty, non-finite, shorter than the backbone's
    ``min_seconds`` or silent (peak below :data:`SILENCE_PEAK`).
 
@@ -27,6 +33,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+from dataclasses import dataclass
 
 import numpy as np
 import soundfile
@@ -39,6 +47,11 @@ SILENCE_PEAK = 2.0**-15
 RESAMPLE_QUALITY = "HQ"
 
 
+# Extensions of the audio files a catalogue may hold, in the order tried when a
+# track has several: libsndfile reads all of these (MP3 and Opus since 1.1/1.0.29).
+AUDIO_EXTENSIONS = ("mp3", "ogg", "opus", "oga", "flac", "wav", "aiff", "aif")
+
+
 class BadAudio(Exception):
     """A file that cannot be embedded; ``reason`` says why in a few words."""
 
@@ -48,26 +61,79 @@ class BadAudio(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True)
+class ClipOffset:
+    """Where the clip's window starts: ``seconds`` into the track, or ``fraction`` of its length.
+
+    ``fraction`` (0 <= f < 1), when set, places the window at that share of the
+    track's length and ``seconds`` is unused; ``ClipOffset()`` (0 s) is the
+    start. Build it from a config value with :func:`parse_offset`.
+    """
+
+    seconds: float = 0.0
+    fraction: float | None = None
+
+    def start_frame(self, n_frames: int, rate: int, window_frames: int | None) -> int:
+        """First frame of the window in a track of ``n_frames`` at ``rate`` Hz.
+
+        ``window_frames`` is the window's length (None: to the end). The start is
+        moved back so the window ends at the track's end if it would run past it,
+        and never before frame 0.
+        """
+        wanted = round(self.fraction * n_frames) if self.fraction is not None else round(self.seconds * rate)
+        latest = n_frames - window_frames if window_frames is not None else n_frames
+        return max(0, min(wanted, latest))
+
+    def describe(self) -> str | float:
+        """The offset as its config value: ``"40%"``, or the number of seconds."""
+        return f"{self.fraction * 100:g}%" if self.fraction is not None else self.seconds
+
+
+def parse_offset(value: object, key: str = "offset") -> ClipOffset:
+    """A config value -> :class:`ClipOffset`.
+
+    Accepts a non-negative number of seconds (``12.5``) or a percentage of the
+    track's length as a string (``"40%"``, from 0 % up to, not including,
+    100 %); ``None`` is the start. Raises ValueError naming ``key`` otherwise.
+    """
+    if value is None:
+        return ClipOffset()
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        if math.isfinite(value) and value >= 0:
+            return ClipOffset(seconds=float(value))
+    elif isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*", value)
+        if match and float(match.group(1)) < 100:
+            return ClipOffset(fraction=float(match.group(1)) / 100)
+    raise ValueError(
+        f"{key} = {value!r}; expected a number of seconds >= 0 (e.g. 12.5) or a share of the "
+        'track as a percentage string below 100 % (e.g. "40%")'
+    )
+
+
 def load_clip(
     path: str | os.PathLike,
     sample_rate: int,
     seconds: float | None = None,
     min_seconds: float = 0.0,
+    offset: ClipOffset = ClipOffset(),
 ) -> np.ndarray:
     """Decode ``path`` into the clip a backbone embeds.
 
     Args:
-        path: an audio file in any format libsndfile reads (MP3, WAV, FLAC, OGG, ...).
+        path: an audio file in any format libsndfile reads (MP3, WAV, FLAC, OGG, Opus, ...).
         sample_rate: the rate (Hz) the backbone expects; the clip is resampled to it.
-        seconds: keep only the first ``seconds`` of the file; ``None`` keeps all.
+        seconds: keep only ``seconds`` of the file from ``offset`` on; ``None`` keeps all.
         min_seconds: a file shorter than this is bad audio (at most ``seconds``).
+        offset: where the window starts (see :class:`ClipOffset`); the start by default.
 
     Returns:
         float32 array of shape ``(n_samples,)``, mono, at ``sample_rate``, with
         ``n_samples <= round(seconds * sample_rate)``.
 
     Raises:
-        BadAudio: missing or unreadable file, no samples, non-finite samples,
+        BadAudio: missing, empty (0 bytes) or unreadable file (not audio, or a
+            format no decoder here reads), no samples, non-finite samples,
             shorter than ``min_seconds``, or silent.
     """
     if seconds is not None and not seconds >= max(min_seconds, 1e-9):
@@ -76,7 +142,9 @@ def load_clip(
         )
     if not os.path.isfile(path):
         raise BadAudio(path, "missing file" if not os.path.exists(path) else "not a regular file")
-    frames, native_rate = _decode(path, seconds)
+    if os.path.getsize(path) == 0:
+        raise BadAudio(path, "empty file (0 bytes)")
+    frames, native_rate = _decode(path, seconds, offset)
     if frames.size == 0:
         raise BadAudio(path, "empty: the file decodes to 0 samples")
     if not np.isfinite(frames).all():
@@ -109,32 +177,53 @@ def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return resampled[:n_out].astype(np.float32, copy=False)
 
 
-def _decode(path: str | os.PathLike, seconds: float | None) -> tuple[np.ndarray, int]:
-    """``(frames (n, channels) float32, native sample rate)`` of the first ``seconds`` of ``path``."""
+def _decode(path: str | os.PathLike, seconds: float | None, offset: ClipOffset) -> tuple[np.ndarray, int]:
+    """``(frames (n, channels) float32, native sample rate)`` of the window of ``path``."""
     try:
         with soundfile.SoundFile(path) as sound:
-            n_frames = -1 if seconds is None else math.ceil(seconds * sound.samplerate)
-            return sound.read(frames=n_frames, dtype="float32", always_2d=True), sound.samplerate
+            window = None if seconds is None else math.ceil(seconds * sound.samplerate)
+            start = offset.start_frame(sound.frames, sound.samplerate, window)
+            if start:
+                sound.seek(start)
+            return sound.read(frames=-1 if window is None else window, dtype="float32", always_2d=True), sound.samplerate
     except soundfile.LibsndfileError as error:
         # libsndfile words an unknown format in several ways (an undecodable
         # .mp3 reads "not a regular file"), so every open error gets the fallback.
-        return _decode_with_audioread(path, seconds, error)
+        return _decode_with_audioread(path, seconds, offset, error)
     except RuntimeError as error:  # libsndfile reports some corrupt streams as plain RuntimeErrors
         raise BadAudio(path, f"unreadable: {error}") from error
 
 
+def _unreadable_reason(path: str | os.PathLike, soundfile_error: Exception, fallback: str) -> str:
+    """Why neither decoder opened ``path``, in words that are true for a file that exists.
+
+    libsndfile says "File does not exist or is not a regular file" for any .mp3
+    it cannot parse, which misleads: the file exists (checked before decoding),
+    it is just not audio in a format we read.
+    """
+    detail = str(getattr(soundfile_error, "error_string", "") or soundfile_error)
+    if "does not exist" in detail or "not a regular file" in detail:
+        detail = "not a recognised audio stream"
+    suffix = os.path.splitext(os.fspath(path))[1] or "(no extension)"
+    return f"unreadable or unsupported format: {suffix} file, libsndfile: {detail}; {fallback}"
+
+
 def _decode_with_audioread(
-    path: str | os.PathLike, seconds: float | None, soundfile_error: Exception
+    path: str | os.PathLike, seconds: float | None, offset: ClipOffset, soundfile_error: Exception
 ) -> tuple[np.ndarray, int]:
     """The fallback for formats libsndfile does not know; audioread yields 16-bit PCM buffers."""
     try:
         import audioread
     except ImportError:
-        raise BadAudio(path, f"unreadable: {soundfile_error} (audioread is not installed)") from soundfile_error
+        reason = _unreadable_reason(path, soundfile_error, "audioread (the fallback decoder) is not installed")
+        raise BadAudio(path, reason) from soundfile_error
     try:
         with audioread.audio_open(os.fspath(path)) as sound:
             rate, channels = sound.samplerate, sound.channels
-            wanted = None if seconds is None else math.ceil(seconds * rate) * channels
+            window = None if seconds is None else math.ceil(seconds * rate)
+            # audioread cannot seek; the duration it reports places the window, the samples before it are skipped.
+            skip = offset.start_frame(round(sound.duration * rate), rate, window) * channels
+            wanted = None if window is None else skip + window * channels
             chunks, total = [], 0
             for buffer in sound:
                 chunks.append(np.frombuffer(buffer, dtype="<i2"))
@@ -142,9 +231,12 @@ def _decode_with_audioread(
                 if wanted is not None and total >= wanted:
                     break
     except Exception as error:  # audioread raises backend-specific errors for every unreadable file
-        raise BadAudio(path, f"unreadable: {soundfile_error}; audioread: {error!r}") from error
+        if type(error).__name__ == "NoBackendError":
+            fallback = "audioread: no ffmpeg/GStreamer backend decodes it"
+        else:
+            fallback = f"audioread: {type(error).__name__}: {error}"
+        raise BadAudio(path, _unreadable_reason(path, soundfile_error, fallback)) from error
     samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype="<i2")
     samples = samples[: len(samples) - len(samples) % channels]
-    if wanted is not None:
-        samples = samples[:wanted]
+    samples = samples[skip:] if wanted is None else samples[skip:wanted]
     return (samples.astype(np.float32) / 32768.0).reshape(-1, channels), rate

@@ -12,7 +12,10 @@
   when too many lengths are waiting (more than ``4 * batch_size`` clips), the
   largest group is embedded early as a smaller batch to bound memory;
 - a file that is bad audio, or whose embedding is not finite, leaves a NaN row
-  and a line in the failure table; any other error stops the loop;
+  and a line in the failure table; any other error stops the loop. So does a
+  share of failures above ``max_bad_fraction`` (:class:`TooMuchBadAudioError`):
+  when most files fail, the audio folder or the catalogue is wrong, and
+  finishing the shard would only hand a matrix of NaN rows to the recommenders;
 - backbones that need no audio (``needs_audio`` False, the random baseline) go
   through the same batching with ``audio=None`` and only the row indices.
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
+import math
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -57,6 +61,7 @@ def extract(
     seconds: float | None = None,
     batch_size: int | None = None,
     workers: int | None = None,
+    max_bad_fraction: float | None = None,
     progress: bool = True,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Embed every file of ``audio_paths`` with ``backbone``.
@@ -71,6 +76,8 @@ def extract(
         batch_size: clips per ``embed`` call; default ``backbone.settings.batch_size``.
         workers: decoding threads (0 decodes in the calling thread); default
             ``backbone.settings.workers``, else 1.
+        max_bad_fraction: stop with :class:`TooMuchBadAudioError` as soon as
+            more than this share of the ``n`` files has failed (None: never).
         progress: show a tqdm progress bar on stderr.
 
     Returns:
@@ -78,6 +85,10 @@ def extract(
         float32 in the order of ``audio_paths``, all-NaN where a file failed;
         ``failures`` has one row per failed file, columns ``row`` (from
         ``rows``), ``audio_path``, ``reason``, sorted by ``row``.
+
+    Raises:
+        TooMuchBadAudioError: more than ``max_bad_fraction`` of the files failed;
+            the message names the folder most failures are in and their reasons.
     """
     n_clips = len(audio_paths)
     rows = np.arange(n_clips, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
@@ -89,6 +100,9 @@ def extract(
         workers = backbone.settings.workers if backbone.settings.workers is not None else 1
     if batch_size < 1 or workers < 0:
         raise ValueError(f"batch_size must be >= 1 and workers >= 0, got {batch_size} and {workers}")
+    if max_bad_fraction is not None and not 0 <= max_bad_fraction <= 1:
+        raise ValueError(f"max_bad_fraction must be in [0, 1] or None, got {max_bad_fraction!r}")
+    max_failures = n_clips if max_bad_fraction is None else math.floor(max_bad_fraction * n_clips)
 
     embeddings = np.full((n_clips, *backbone.output_shape), np.nan, dtype=np.float32)
     failures: list[tuple[int, str, str]] = []
@@ -104,6 +118,8 @@ def extract(
     def fail(position: int, reason: str) -> None:
         failures.append((int(rows[position]), str(audio_paths[position]), reason))
         bar.update(1)
+        if len(failures) > max_failures:
+            raise TooMuchBadAudioError(too_much_bad_audio_message(backbone.name, failures, n_clips, max_bad_fraction))
 
     def embed(positions: list[int], audio: np.ndarray | None) -> None:
         result = np.asarray(backbone.embed(audio, rows[positions]), dtype=np.float32)
@@ -132,8 +148,10 @@ def extract(
 
 
 def _clip_loader(backbone: Backbone, seconds: float) -> Callable[[str], np.ndarray]:
+    offset = backbone.settings.offset  # one crop window for every backbone, set by its common option
+
     def load(path: str) -> np.ndarray:
-        return load_clip(path, backbone.sample_rate, seconds, min_seconds=backbone.min_seconds)
+        return load_clip(path, backbone.sample_rate, seconds, min_seconds=backbone.min_seconds, offset=offset)
 
     return load
 
@@ -197,6 +215,28 @@ def _decode_in_order(
             yield position, future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def too_much_bad_audio_message(
+    backbone: str, failures: Sequence[tuple[int, str, str]], n_tracks: int, max_bad_fraction: float, shown: int = 5
+) -> str:
+    """Why extraction stopped early: how many failed, in which folder, with which reasons.
+
+    ``failures`` are ``(row, audio_path, reason)``; the folder named is the one
+    holding most failed files, since a wrong audio folder is the usual cause.
+    """
+    folders = collections.Counter(os.path.dirname(os.path.abspath(path)) for _, path, _ in failures)
+    folder, in_folder = folders.most_common(1)[0]
+    reasons = collections.Counter(reason for _, _, reason in failures).most_common(3)
+    listed = "\n".join(f"  {path}: {reason}" for _, path, reason in failures[:shown])
+    return (
+        f"backbone {backbone!r}: {len(failures)} of {n_tracks} tracks failed, more than "
+        f"extraction.max_bad_fraction = {max_bad_fraction:g} allows ({math.floor(max_bad_fraction * n_tracks)}); "
+        f"stopped early. {in_folder} of the failed files are in the audio folder {folder}; reasons: "
+        + ", ".join(f"{count} x {reason!r}" for reason, count in reasons)
+        + ". Check the audio folder in the config (dataset.music4all.root, audio_dir) and that the "
+        f"catalogue's audio paths point at existing audio files. First failures:\n{listed}"
+    )
 
 
 def _failure_table(failures: list[tuple[int, str, str]]) -> pd.DataFrame:
@@ -305,6 +345,10 @@ def merge_shard_metadata(metas: Sequence[Mapping[str, Any]], n_tracks: int) -> d
 
 class BadAudioError(RuntimeError):
     """Extraction met bad audio while the policy is ``on_bad_audio: fail``."""
+
+
+class TooMuchBadAudioError(BadAudioError):
+    """More than ``max_bad_fraction`` of a job's files failed, whatever the policy: a misconfigured audio folder."""
 
 
 # Multi-layer extraction -------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 import soundfile
 
 from musicrec import audio as audio_module
-from musicrec.audio import SILENCE_PEAK, BadAudio, load_clip
+from musicrec.audio import SILENCE_PEAK, BadAudio, ClipOffset, load_clip, parse_offset
 
 
 def tone(seconds: float, rate: int, frequency: float = 440.0, amplitude: float = 0.5) -> np.ndarray:
@@ -102,3 +102,98 @@ def test_audioread_fallback_when_libsndfile_cannot_open(tmp_path, monkeypatch):
     monkeypatch.setattr(audio_module.soundfile, "SoundFile", refuse)
     clip = load_clip(path, 16000)
     np.testing.assert_allclose(clip, samples, atol=1 / 32768)
+
+
+# ---- reasons that say what is wrong (a 0-byte or random-bytes file is not "missing") ----
+
+
+@pytest.mark.parametrize("suffix", ["mp3", "wav", "ogg", "flac"])
+def test_a_zero_byte_file_is_an_empty_file_not_a_missing_one(tmp_path, suffix):
+    path = tmp_path / f"zero.{suffix}"
+    path.write_bytes(b"")
+    with pytest.raises(BadAudio) as error:
+        load_clip(path, 16000, seconds=5.0)
+    assert error.value.reason == "empty file (0 bytes)"
+
+
+@pytest.mark.parametrize("suffix", ["mp3", "wav", "ogg"])
+def test_random_bytes_are_unreadable_not_missing(tmp_path, suffix):
+    path = tmp_path / f"noise.{suffix}"
+    path.write_bytes(np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(BadAudio) as error:
+        load_clip(path, 16000, seconds=5.0)
+    reason = error.value.reason
+    assert reason.startswith(f"unreadable or unsupported format: .{suffix} file")
+    assert "does not exist" not in reason and "not a regular file" not in reason
+
+
+# ---- one catalogue, several formats: every format libsndfile writes here is read back ----
+
+
+@pytest.mark.parametrize(
+    "suffix, container, subtype",
+    [
+        ("wav", "WAV", "PCM_16"),
+        ("flac", "FLAC", "PCM_16"),
+        ("ogg", "OGG", "VORBIS"),
+        ("opus", "OGG", "OPUS"),
+        ("mp3", "MP3", "MPEG_LAYER_III"),
+    ],
+)
+def test_each_format_decodes_to_the_same_tone(tmp_path, suffix, container, subtype):
+    samples = tone(2.0, 48000, 440.0, 0.5)
+    path = tmp_path / f"tone.{suffix}"
+    soundfile.write(path, samples, 48000, format=container, subtype=subtype)
+    clip = load_clip(path, 16000, seconds=1.0, offset=parse_offset(0.5))
+    assert clip.shape == (16000,)
+    # Lossy codecs shift phase and add noise; the tone's level and frequency (bin 440 of a 1-s clip) survive.
+    assert abs(np.abs(clip).max() - 0.5) < 0.1
+    assert np.argmax(np.abs(np.fft.rfft(clip))) == 440
+    if subtype == "PCM_16":
+        expected = load_clip(write_wav(tmp_path / "ref.wav", samples, rate=48000), 16000, seconds=1.0, offset=parse_offset(0.5))
+        np.testing.assert_allclose(clip, expected, atol=1e-4)
+
+
+# ---- the crop window: seconds or a share of the track, moved back to fit ----
+
+
+def steps(seconds: float, rate: int) -> np.ndarray:
+    """A signal whose value tells the time: sample i is 0.1 + 0.8 * i / n (a ramp, never silent)."""
+    n = int(seconds * rate)
+    return (0.1 + 0.8 * np.arange(n) / n).astype(np.float32)
+
+
+def test_offset_in_seconds_and_as_a_share_of_the_track(tmp_path):
+    ramp = steps(10.0, 8000)
+    path = write_wav(tmp_path / "ramp.wav", ramp, rate=8000)
+    np.testing.assert_array_equal(load_clip(path, 8000, seconds=2.0, offset=parse_offset(3)), ramp[24000:40000])
+    np.testing.assert_array_equal(load_clip(path, 8000, seconds=2.0, offset=parse_offset("40%")), ramp[32000:48000])
+    # A window that would run past the end ends with the track; a short track gives all it has.
+    np.testing.assert_array_equal(load_clip(path, 8000, seconds=2.0, offset=parse_offset("95%")), ramp[-16000:])
+    np.testing.assert_array_equal(load_clip(path, 8000, seconds=30.0, offset=parse_offset("40%")), ramp)
+    np.testing.assert_array_equal(load_clip(path, 8000, seconds=2.0), ramp[:16000])
+
+
+def test_offset_through_the_audioread_fallback(tmp_path, monkeypatch):
+    ramp = steps(4.0, 8000)
+    path = tmp_path / "ramp16.wav"
+    soundfile.write(path, ramp, 8000, subtype="PCM_16")
+    expected = load_clip(path, 8000, seconds=1.0, offset=parse_offset("50%"))
+
+    def refuse(*args, **kwargs):
+        raise soundfile.LibsndfileError(1, "Error opening: ")
+
+    monkeypatch.setattr(audio_module.soundfile, "SoundFile", refuse)
+    np.testing.assert_allclose(load_clip(path, 8000, seconds=1.0, offset=parse_offset("50%")), expected, atol=1 / 32768)
+
+
+@pytest.mark.parametrize("value", [-1, "40", "100%", "-5%", "abc", True, float("nan"), [1]])
+def test_bad_offsets_are_refused_naming_the_key(value):
+    with pytest.raises(ValueError, match="offset = .*expected a number of seconds >= 0"):
+        parse_offset(value)
+
+
+def test_offset_values_parse():
+    assert parse_offset(None) == ClipOffset() and parse_offset(12.5) == ClipOffset(seconds=12.5)
+    assert parse_offset("40%") == ClipOffset(fraction=0.4) and parse_offset(" 2.5 % ").fraction == 0.025
+    assert parse_offset("40%").describe() == "40%" and parse_offset(3).describe() == 3.0

@@ -17,6 +17,7 @@ from musicrec.backbones.random_baseline import RandomBackbone
 from musicrec.extraction import (
     NON_FINITE_REASON,
     BadAudioError,
+    TooMuchBadAudioError,
     apply_bad_audio_policy,
     extract,
     merge_shard_metadata,
@@ -251,6 +252,7 @@ class Namedlist(list):
 
 def run_script(name: str, monkeypatch, **sections):
     monkeypatch.setattr(sys, "stderr", sys.stderr)  # the script redirects stderr to its log; restore it afterwards
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # and installs a console hook
     snakemake = type("Snakemake", (), {"threads": 2, **sections})()
     runpy.run_path(str(REPO / "workflow" / "scripts" / name), init_globals={"snakemake": snakemake})
 
@@ -262,7 +264,7 @@ def catalogue(tmp_path, audio_files):
     return str(path)
 
 
-def extract_shards(tmp_path, monkeypatch, catalogue, options, policy, n_shards=2):
+def extract_shards(tmp_path, monkeypatch, catalogue, options, policy, n_shards=2, max_bad_fraction=0.5):
     outputs = []
     for shard in range(n_shards):
         out = {k: str(tmp_path / f"shard-{shard}.{k}") for k in ("npy", "failed.tsv", "json", "log")}
@@ -272,7 +274,13 @@ def extract_shards(tmp_path, monkeypatch, catalogue, options, policy, n_shards=2
             input=Namedlist(catalogue=catalogue),
             output=Namedlist(embeddings=out["npy"], failures=out["failed.tsv"], meta=out["json"]),
             params=Namedlist(
-                backbone="mfcc_small", options=options, shard=shard, shards=n_shards, on_bad_audio=policy, seed=5
+                backbone="mfcc_small",
+                options=options,
+                shard=shard,
+                shards=n_shards,
+                on_bad_audio=policy,
+                max_bad_fraction=max_bad_fraction,
+                seed=5,
             ),
             log=Namedlist(log=out["log"]),
         )
@@ -303,8 +311,9 @@ def test_scripts_extract_shards_and_merge_them(tmp_path, monkeypatch, catalogue,
     assert np.isnan(matrix[[2, 5]]).all()
 
     failures = pd.read_csv(merged["failed.tsv"], sep="\t")
-    assert list(failures.columns) == ["track_idx", "track_id", "reason"]
+    assert list(failures.columns) == ["track_idx", "track_id", "reason", "audio_path"]
     assert failures["track_idx"].tolist() == [2, 5] and failures["track_id"].tolist() == ["id02", "id05"]
+    assert failures["audio_path"].tolist() == [audio_files[2], audio_files[5]]
     sidecar = json.loads(Path(merged["json"]).read_text())
     assert sidecar["backbone"] == "mfcc_small" and sidecar["plugin"] == "mfcc"
     assert sidecar["dim"] == 26 and sidecar["n_tracks"] == 7 and sidecar["n_failed"] == 2 and sidecar["shards"] == 2
@@ -318,3 +327,51 @@ def test_fail_policy_stops_the_shard_and_logs_the_table(tmp_path, monkeypatch, c
     log = (tmp_path / "shard-0.log").read_text()
     assert "id02" in log and "id05" in log and "silent" in log
     assert not (tmp_path / "shard-0.npy").exists()
+
+
+# ---- a misconfigured audio folder stops early, naming the folder; reasons reach the console ----
+
+
+def test_too_much_bad_audio_stops_early_naming_the_folder(tmp_path, audio_files):
+    wrong_folder = tmp_path / "not-the-audio"
+    paths = [str(wrong_folder / Path(path).name) for path in audio_files]
+    backbone = RecordingMfcc("mfcc", {"n_mfcc": 13})
+    with pytest.raises(TooMuchBadAudioError) as error:
+        extract(backbone, paths, workers=0, max_bad_fraction=0.5, progress=False)
+    message = str(error.value)
+    assert "4 of 7 tracks failed" in message and "max_bad_fraction = 0.5 allows (3)" in message
+    assert f"4 of the failed files are in the audio folder {wrong_folder}" in message
+    assert "4 x 'missing file'" in message
+    assert backbone.batch_shapes == []  # stopped after the 4th of 7 files, before anything was embedded
+    # Under the threshold the bad files stay NaN rows, as before.
+    embeddings, failures = extract(backbone, audio_files, workers=0, max_bad_fraction=0.5, progress=False)
+    assert failures["row"].tolist() == [2, 5] and np.isnan(embeddings[[2, 5]]).all()
+
+
+def test_the_extraction_job_stops_above_the_bad_fraction_with_skip(tmp_path, monkeypatch, audio_files):
+    catalogue = tmp_path / "wrong.parquet"
+    missing = [str(tmp_path / "elsewhere" / Path(path).name) for path in audio_files]
+    pd.DataFrame({"track_id": [f"id{i:02d}" for i in range(7)], "audio_path": missing}).to_parquet(catalogue)
+    with pytest.raises(BadAudioError, match=f"failed.*audio folder {tmp_path / 'elsewhere'}"):
+        extract_shards(tmp_path, monkeypatch, str(catalogue), {"plugin": "mfcc", "n_mfcc": 13}, "skip", n_shards=1)
+    assert not (tmp_path / "shard-0.npy").exists()
+
+
+def test_offset_moves_the_window_and_is_in_the_description(tmp_path):
+    t = np.arange(4 * RATE) / RATE
+    first_half = 0.5 * np.sin(2 * np.pi * 220 * t[: 2 * RATE])
+    second_half = 0.5 * np.sign(np.sin(2 * np.pi * 1500 * t[2 * RATE :]))
+    path = tmp_path / "two-parts.wav"
+    soundfile.write(path, np.r_[first_half, second_half].astype(np.float32), RATE, subtype="FLOAT")
+    start = load_backbone("mfcc", {"seconds": 1.5})
+    middle = load_backbone("mfcc", {"seconds": 1.5, "offset": "50%"})
+    late = load_backbone("mfcc", {"seconds": 1.5, "offset": 2})
+    (from_start,), _ = extract(start, [str(path)], workers=0, progress=False)
+    (from_middle,), _ = extract(middle, [str(path)], workers=0, progress=False)
+    (from_late,), _ = extract(late, [str(path)], workers=0, progress=False)
+    assert not np.allclose(from_start, from_middle)
+    np.testing.assert_array_equal(from_middle, from_late)  # 50 % of 4 s is 2 s
+    assert start.describe()["offset"] == 0.0 and start.describe()["crop"] == "first `seconds` of each file"
+    assert middle.describe()["offset"] == "50%" and "from 50% into each file" in middle.describe()["crop"]
+    with pytest.raises(ValueError, match=r"backbone 'mfcc': option 'offset' = '50'"):
+        load_backbone("mfcc", {"offset": "50"})

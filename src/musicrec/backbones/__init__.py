@@ -24,6 +24,26 @@ _PLUGINS = {
     "encodecmae": "musicrec.backbones.encodecmae:EncodecMaeBackbone",
     "jukemir": "musicrec.backbones.jukemir:JukemirBackbone",
     "musicfm": "musicrec.backbones.musicfm:MusicFmBackbone",
+    "whisper": "musicrec.backbones.whisper:WhisperBackbone",
+}
+
+# Each plug-in's own option names (its class's ``plugin_options``), written out so the
+# workflow can check a config's backbone blocks at start-up without importing torch or
+# TensorFlow. tests/unit/test_config_checks.py asserts this equals every class's real options.
+PLUGIN_OPTION_NAMES = {
+    "musicnn": ("weights", "layer", "pooling", "patch_batch"),
+    "mfcc": ("n_mfcc", "n_fft", "hop_length", "n_mels"),
+    "random": ("dim",),
+    "mert": (
+        "weights", "revision", "random_init", "model_config", "layer", "pooling", "window_seconds", "normalize",
+        "loader",
+    ),
+    "music2vec": (
+        "weights", "revision", "random_init", "model_config", "layer", "pooling", "window_seconds", "normalize",
+    ),
+    "encodecmae": ("weights", "chunk_seconds", "pooling"),
+    "jukemir": ("weights", "layer", "pooling", "context_seconds"),
+    "musicfm": ("weights", "stats", "layer", "pooling", "flash", "code_dir"),
 }
 
 

@@ -53,6 +53,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from musicrec.audio import ClipOffset, parse_offset
+
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
@@ -62,7 +64,8 @@ COMMON_OPTIONS = {
     "enabled": "whether the workflow extracts this backbone (read by the workflow)",
     "shards": "number of extraction jobs, each a contiguous slice of the tracks (read by the workflow)",
     "resources": "cluster resources of the extraction jobs (read by the workflow)",
-    "seconds": "length in seconds of the clip cropped from the start of each track",
+    "seconds": "length in seconds of the clip cropped from each track (from `offset` on)",
+    "offset": 'where the clip starts: seconds into the track (12.5) or a share of its length ("40%"); default 0',
     "batch_size": "clips per embed() call",
     "sample_rate": "override the plug-in's rate (Hz); a compatibility switch, e.g. to reproduce a paper's wrong rate",
     "device": f"one of {DEVICES}",
@@ -79,6 +82,7 @@ class ExtractionSettings:
     """The validated common keys of a backbone block."""
 
     seconds: float
+    offset: ClipOffset
     batch_size: int
     workers: int | None
     device: str
@@ -163,11 +167,18 @@ class Backbone(abc.ABC):
             "sample_rate": self.sample_rate,
             "seconds": self.settings.seconds if self.needs_audio else None,
             "min_seconds": self.min_seconds if self.needs_audio else None,
-            "crop": "first `seconds` of each file" if self.needs_audio else None,
+            "offset": self.settings.offset.describe() if self.needs_audio else None,
+            "crop": self._crop_description() if self.needs_audio else None,
             "precision": self.precision,
         }
         description.update(self.describe_model())
         return description
+
+    def _crop_description(self) -> str:
+        offset = self.settings.offset
+        if offset.fraction is None and offset.seconds == 0:
+            return "first `seconds` of each file"
+        return f"`seconds` from {offset.describe()} into each file, moved back to end with a shorter file"
 
     def close(self) -> None:
         """Release the model (sessions, GPU memory); the backbone cannot embed afterwards."""
@@ -198,6 +209,10 @@ class Backbone(abc.ABC):
             raise self.option_error(
                 "seconds", seconds, f"at least {self.min_seconds:g} s, the shortest clip {self.plugin} can embed"
             )
+        try:
+            offset = parse_offset(options.get("offset"), key=f"backbone {self.name!r}: option 'offset'")
+        except ValueError as error:
+            raise ValueError(f"{error} (plug-in {self.plugin!r})") from None
         batch_size = self._check_positive_int("batch_size", options.get("batch_size", self.default_batch_size))
         workers = options.get("workers")
         if workers is not None and (not _is_int(workers) or workers < 0):
@@ -213,7 +228,7 @@ class Backbone(abc.ABC):
         seed = options.get("seed")
         if seed is not None and (not _is_int(seed) or seed < 0):
             raise self.option_error("seed", seed, "a non-negative integer")
-        return ExtractionSettings(seconds, batch_size, workers, device, precision, seed)
+        return ExtractionSettings(seconds, offset, batch_size, workers, device, precision, seed)
 
     def _check_positive_int(self, key: str, value: Any) -> int:
         if not _is_int(value) or value < 1:

@@ -38,7 +38,9 @@ from __future__ import annotations
 import os
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"  # before TensorFlow loads Keras; see the module docstring
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's C++ INFO lines flood job logs; warnings stay
+# TensorFlow's C++ INFO and WARNING lines flood job logs; errors stay. The lines TF prints
+# before its logging starts ignore this level: native_output_to_log() sends them to the log.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import hashlib  # noqa: E402
 import importlib.metadata  # noqa: E402
@@ -47,13 +49,16 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import librosa  # noqa: E402
-import musicnn  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from musicnn import configuration as musicnn_config  # noqa: E402
-from musicnn import models as musicnn_models  # noqa: E402
 
 from musicrec.backbones.base import Backbone  # noqa: E402
+from musicrec.console import native_output_to_log  # noqa: E402
+
+with native_output_to_log():  # TF's start-up lines go to the job log, not the console
+    import musicnn  # noqa: E402
+    import tensorflow as tf  # noqa: E402
+    from musicnn import configuration as musicnn_config  # noqa: E402
+    from musicnn import models as musicnn_models  # noqa: E402
 
 # The bundled checkpoints with musicnn's architecture, and their number of tags.
 WEIGHTS = {"MSD_musicnn": len(musicnn_config.MSD_LABELS), "MTT_musicnn": len(musicnn_config.MTT_LABELS)}
@@ -155,8 +160,9 @@ class MusicnnBackbone(Backbone):
         if self.settings.device == "cuda" and not tf.config.list_physical_devices("GPU"):
             raise RuntimeError(f"backbone {self.name!r}: device 'cuda' requested but TensorFlow sees no GPU")
         self.checkpoint = str(Path(musicnn.__file__).parent / params["weights"]) + os.sep
-        weights = restore_weights(params["weights"], self.checkpoint)
-        self._session, self._patches, self._features = self._inference_session(weights)
+        with native_output_to_log():  # the first session prints TF's device probing (cuInit, ...) to fd 2
+            weights = restore_weights(params["weights"], self.checkpoint)
+            self._session, self._patches, self._features = self._inference_session(weights)
         self._dims = [int(feature.shape[-1]) for feature in self._features]
         self._weights_sha256 = _sha256(self.checkpoint + ".data-00000-of-00001")
 
