@@ -1,14 +1,17 @@
 """Paired tests between embeddings: against scipy, exact enumeration, a plain loop, and hand examples."""
 
+import io
 import itertools
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_rgba
 from scipy import stats
 
 from musicrec.evaluation.intervals import bootstrap_bounds, bootstrap_means, mean_acceleration
+from musicrec.evaluation.plots import embedding_colours
 from musicrec.evaluation.significance import (
     SPREAD_COLUMNS,
     TEST_COLUMNS,
@@ -22,6 +25,7 @@ from musicrec.evaluation.significance import (
     sign_flip_blocks,
     verdict,
 )
+from musicrec.evaluation.significance_plots import LABEL_TINT, difference_matrix, significance_heatmap
 
 METRICS = ["hitrate@10", "ndcg@10"]
 
@@ -398,3 +402,53 @@ def test_verdict_rejects_means_that_contradict_the_tests(run_of_four):
     means.loc[means["embedding"] == "random", "mean"] = 2.0  # random ranked first, yet significantly worse
     with pytest.raises(ValueError, match="significantly better than 'random' by the tests but ranks below it"):
         verdict(tests, means)
+
+
+# -- the heat map -----------------------------------------------------------------------------------
+
+
+def test_difference_matrix_is_antisymmetric_and_ordered_by_mean(run_of_four):
+    tests = paired_tests(run_of_four, "knn", 0.95, n_perm=2000)
+    diff, significant = difference_matrix(tests, "ndcg@10")
+    means = shared_means(run_of_four, "knn").query("metric == 'ndcg@10'").set_index("embedding")["mean"]
+    assert diff.index.tolist() == means.sort_values(ascending=False).index.tolist() == diff.columns.tolist()
+    values = diff.to_numpy()
+    assert np.isnan(np.diag(values)).all()
+    off = ~np.eye(4, dtype=bool)
+    np.testing.assert_array_equal(values[off], -values.T[off])
+    assert diff.loc["musicnn", "random"] == pytest.approx(means["musicnn"] - means["random"], rel=1e-12)
+    assert significant.loc["musicnn", "random"] and significant.loc["random", "musicnn"]
+    assert (significant.to_numpy() == significant.to_numpy().T).all()
+
+
+def test_heatmap_prints_differences_with_stars_and_names_run_metric_and_confidence(run_of_four):
+    tests = paired_tests(run_of_four, "knn", 0.95, n_perm=2000)
+    figure = significance_heatmap(tests, "ndcg@10", 0.95)
+    ax = figure.axes[0]
+    texts = {text.get_text() for text in ax.texts}
+    diff, significant = difference_matrix(tests, "ndcg@10")
+    assert len(ax.texts) == 4 * 3
+    expected = f"{diff.loc['musicnn', 'random']:+.3f}*"
+    assert expected in texts and f"{diff.loc['random', 'musicnn']:+.3f}*" in texts
+    assert sum(text.endswith("*") for text in texts) == int(significant.to_numpy().sum())
+    title = ax.get_title()
+    assert "knn" in title and "ndcg@10" in title and "95 % confidence" in title and "80 users" in title
+    assert len(figure.axes) == 2  # the heat map and its colour bar
+    colours = embedding_colours(diff.index)
+    tints = [label.get_bbox_patch().get_facecolor() for label in ax.get_yticklabels()]
+    assert tints == [to_rgba(colours[name], LABEL_TINT) for name in diff.index]
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    assert buffer.getvalue().startswith(b"\x89PNG")
+
+
+def test_heatmap_needs_one_run_and_a_known_metric(run_of_four):
+    tests = paired_tests(run_of_four, "knn", 0.95, n_perm=2000)
+    two_runs = pd.concat([tests, tests.assign(run="shallow")])
+    with pytest.raises(ValueError, match=r"hold runs \['knn', 'shallow'\]; say which one"):
+        significance_heatmap(two_runs, "ndcg@10", 0.95)
+    assert len(significance_heatmap(two_runs, "ndcg@10", 0.95, run="shallow").axes[0].texts) == 12
+    with pytest.raises(
+        ValueError, match=r"no row for run 'knn' and metric 'mrr@10' \(metrics: \['hitrate@10', 'ndcg@10'\]\)"
+    ):
+        significance_heatmap(tests, "mrr@10", 0.95)
