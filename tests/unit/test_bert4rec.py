@@ -9,7 +9,7 @@ import torch
 from musicrec.recommenders.bert4rec import Bert4Rec
 from musicrec.recommenders.inputs import InputError, prepare_interactions
 from musicrec.recommenders.losses import masked_item_cross_entropy, masked_item_logits
-from musicrec.recommenders.sequences import (
+from musicrec.recommenders.bert4rec_training import (
     Bert4RecTask,
     bert4rec_options,
     fit_bert4rec,
@@ -18,7 +18,7 @@ from musicrec.recommenders.sequences import (
     prediction_context_length,
     prediction_contexts,
 )
-from test_training import FAST_BERT, planted_listening
+from test_training import FAST_BERT, TOP_N, planted_listening
 
 
 def small_model(n_items=30, width=8, max_seq_len=6, **kwargs) -> Bert4Rec:
@@ -39,7 +39,9 @@ def test_requires_grad_per_table():
     fixed = small_model(learn_logit_scale=False)
     assert fixed.log_logit_scale.requires_grad is False and float(fixed.log_logit_scale) == 0.0
     embeddings, train_frame, val_frame, test_frame = planted_listening()
-    fit = fit_bert4rec(embeddings, train_frame, val_frame, test_frame, {**FAST_BERT, "max_epochs": 1}, progress=False)
+    fit = fit_bert4rec(
+        embeddings, train_frame, val_frame, test_frame, {**FAST_BERT, "max_epochs": 1}, TOP_N, progress=False
+    )
     assert torch.equal(fit.training.best_state["items.weight"], torch.from_numpy(embeddings))
     compat = fit_bert4rec(
         embeddings,
@@ -47,6 +49,7 @@ def test_requires_grad_per_table():
         val_frame,
         test_frame,
         {**FAST_BERT, "max_epochs": 1, "paper_compat": True},
+        TOP_N,
         progress=False,
     )
     assert not torch.equal(compat.training.best_state["items.weight"], torch.from_numpy(embeddings))
@@ -156,12 +159,13 @@ def test_positions_count_from_the_right_so_trimming_padding_changes_nothing():
 def test_training_on_planted_structure_lowers_validation_loss():
     embeddings, train_frame, val_frame, test_frame = planted_listening()
     fit = fit_bert4rec(
-        embeddings, train_frame, val_frame, test_frame, {**FAST_BERT, "max_epochs": 8}, seed=1, progress=False
+        embeddings, train_frame, val_frame, test_frame, {**FAST_BERT, "max_epochs": 8}, TOP_N, seed=1, progress=False
     )
     val_loss = fit.training.history["val_loss"].to_numpy()
     assert val_loss[-1] < val_loss[0] - 0.5
     assert val_loss[-1] < np.log(64) - 0.5  # clearly better than a uniform guess over the catalogue
     recs = fit.recommendations
+    assert train_frame["track_idx"].nunique() == 64  # every track is a train-played candidate
     assert (recs.groupby("user_id").size() == 64 - 10).all()  # top_n 100 > what is left unseen
     seen = set(zip(train_frame["user_id"], train_frame["track_idx"]))
     assert not any((u, t) in seen for u, t in zip(recs["user_id"], recs["track_idx"]))
@@ -171,4 +175,4 @@ def test_training_on_planted_structure_lowers_validation_loss():
 def test_num_heads_must_divide_the_hidden_size():
     embeddings, train_frame, val_frame, test_frame = planted_listening()
     with pytest.raises(InputError, match="num_heads = 3 does not divide the hidden size 16"):
-        fit_bert4rec(embeddings, train_frame, val_frame, test_frame, {"num_heads": 3}, progress=False)
+        fit_bert4rec(embeddings, train_frame, val_frame, test_frame, {"num_heads": 3}, TOP_N, progress=False)

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import torch
 
-from musicrec.recommenders.sequences import fit_bert4rec
-from musicrec.recommenders.shallow_data import fit_shallow
+from musicrec.recommenders.bert4rec_training import fit_bert4rec
+from musicrec.recommenders.shallow_training import fit_shallow
 from musicrec.recommenders.training import LAST_STATE
-from test_training import planted_listening
+from test_training import TOP_N, planted_listening
 
 SHALLOW = {"batch_size": 128, "neg_samples": 5, "max_epochs": 5, "lr": 0.01, "user_init": "random"}
 BERT = {"batch_size": 16, "max_seq_len": 8, "max_epochs": 4}
@@ -48,23 +48,33 @@ def data():
 
 
 def test_shallow_interrupted_mid_epoch_resumes_to_the_same_result(data, tmp_path):
-    uninterrupted = fit_shallow(*data, SHALLOW, "embedding", seed=4, device="cpu", progress=False)
+    uninterrupted = fit_shallow(*data, SHALLOW, "embedding", TOP_N, seed=4, device="cpu", progress=False)
     with pytest.raises(Killed):
         fit_shallow(
-            *data, SHALLOW, "embedding", seed=4, state_dir=tmp_path, on_step=kill_at(3, 1), device="cpu", progress=False
+            *data,
+            SHALLOW,
+            "embedding",
+            TOP_N,
+            seed=4,
+            state_dir=tmp_path,
+            on_step=kill_at(3, 1),
+            device="cpu",
+            progress=False,
         )
     saved = torch.load(tmp_path / LAST_STATE, weights_only=False)
     assert [row["epoch"] for row in saved["history"]] == [0, 1, 2] and not saved["finished"]  # 3 was lost
-    resumed = fit_shallow(*data, SHALLOW, "embedding", seed=4, state_dir=tmp_path, device="cpu", progress=False)
+    resumed = fit_shallow(*data, SHALLOW, "embedding", TOP_N, seed=4, state_dir=tmp_path, device="cpu", progress=False)
     assert resumed.training.resumed_from_epoch == 2 and resumed.training.trained_epochs == 3
     assert_same_result(resumed, uninterrupted)
 
 
 def test_bert4rec_interrupted_mid_epoch_resumes_to_the_same_result(data, tmp_path):
-    uninterrupted = fit_bert4rec(*data, BERT, seed=4, device="cpu", progress=False)
+    uninterrupted = fit_bert4rec(*data, BERT, TOP_N, seed=4, device="cpu", progress=False)
     with pytest.raises(Killed):
-        fit_bert4rec(*data, BERT, seed=4, state_dir=tmp_path, on_step=kill_at(2, 1), device="cpu", progress=False)
-    resumed = fit_bert4rec(*data, BERT, seed=4, state_dir=tmp_path, device="cpu", progress=False)
+        fit_bert4rec(
+            *data, BERT, TOP_N, seed=4, state_dir=tmp_path, on_step=kill_at(2, 1), device="cpu", progress=False
+        )
+    resumed = fit_bert4rec(*data, BERT, TOP_N, seed=4, state_dir=tmp_path, device="cpu", progress=False)
     assert resumed.training.resumed_from_epoch == 1
     assert_same_result(resumed, uninterrupted)
 
@@ -72,10 +82,18 @@ def test_bert4rec_interrupted_mid_epoch_resumes_to_the_same_result(data, tmp_pat
 def test_a_state_from_other_options_is_not_resumed(data, tmp_path):
     with pytest.raises(Killed):
         fit_shallow(
-            *data, SHALLOW, "embedding", seed=4, state_dir=tmp_path, on_step=kill_at(2, 0), device="cpu", progress=False
+            *data,
+            SHALLOW,
+            "embedding",
+            TOP_N,
+            seed=4,
+            state_dir=tmp_path,
+            on_step=kill_at(2, 0),
+            device="cpu",
+            progress=False,
         )
     other = fit_shallow(
-        *data, {**SHALLOW, "margin": 0.3}, "embedding", seed=4, state_dir=tmp_path, device="cpu", progress=False
+        *data, {**SHALLOW, "margin": 0.3}, "embedding", TOP_N, seed=4, state_dir=tmp_path, device="cpu", progress=False
     )
     assert other.training.resumed_from_epoch == 0 and other.training.trained_epochs == 5
 
@@ -83,7 +101,7 @@ def test_a_state_from_other_options_is_not_resumed(data, tmp_path):
 CHILD = textwrap.dedent("""
     import os, signal, sys
     import numpy as np, pandas as pd
-    from musicrec.recommenders.shallow_data import fit_shallow
+    from musicrec.recommenders.shallow_training import fit_shallow
 
     folder, signal_name = sys.argv[1], sys.argv[2]
     embeddings = np.load(f"{folder}/embeddings.npy")
@@ -93,7 +111,7 @@ CHILD = textwrap.dedent("""
         if (epoch, step) == (3, 1):  # mid-epoch, after two finished epochs were checkpointed
             os.kill(os.getpid(), getattr(signal, signal_name))
 
-    fit_shallow(embeddings, *frames, OPTIONS, "embedding", seed=4, state_dir=f"{folder}/state",
+    fit_shallow(embeddings, *frames, OPTIONS, "embedding", 100, seed=4, state_dir=f"{folder}/state",
                 on_step=on_step, device="cpu", progress=False)
     print("not killed")
     """).replace("OPTIONS", repr(SHALLOW))
@@ -117,8 +135,18 @@ def test_a_killed_process_resumes_to_the_same_result(data, tmp_path, signal_name
     assert [row["epoch"] for row in saved["history"]] == [0, 1, 2]
     reloaded = [pd.read_parquet(tmp_path / f"{part}.parquet") for part in ("train", "val", "test")]
     resumed = fit_shallow(
-        embeddings, *reloaded, SHALLOW, "embedding", seed=4, state_dir=tmp_path / "state", device="cpu", progress=False
+        embeddings,
+        *reloaded,
+        SHALLOW,
+        "embedding",
+        TOP_N,
+        seed=4,
+        state_dir=tmp_path / "state",
+        device="cpu",
+        progress=False,
     )
-    uninterrupted = fit_shallow(embeddings, *reloaded, SHALLOW, "embedding", seed=4, device="cpu", progress=False)
+    uninterrupted = fit_shallow(
+        embeddings, *reloaded, SHALLOW, "embedding", TOP_N, seed=4, device="cpu", progress=False
+    )
     assert resumed.training.resumed_from_epoch == 2
     assert_same_result(resumed, uninterrupted)

@@ -11,14 +11,14 @@ from musicrec.recommenders.inputs import prepare_interactions
 from musicrec.recommenders.knn import mean_item_vectors
 from musicrec.recommenders.losses import confidence_weights, hinge_loss, l2_penalty
 from musicrec.recommenders.shallow import ShallowEmbeddingModel, ShallowInteractionModel
-from musicrec.recommenders.shallow_data import (
+from musicrec.recommenders.shallow_training import (
     ShallowTask,
     build_shallow_model,
     fit_shallow,
     sample_negatives,
     shallow_options,
 )
-from test_training import FAST_SHALLOW, planted_listening
+from test_training import FAST_SHALLOW, TOP_N, planted_listening
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_requires_grad_per_table(problem, variant):
 
 def test_frozen_items_do_not_move_in_training(problem):
     embeddings, _, frames = problem
-    fit = fit_shallow(embeddings, *frames, {**FAST_SHALLOW, "max_epochs": 2}, "embedding", progress=False)
+    fit = fit_shallow(embeddings, *frames, {**FAST_SHALLOW, "max_epochs": 2}, "embedding", TOP_N, progress=False)
     assert torch.equal(fit.training.best_state["items.weight"], torch.from_numpy(embeddings))
 
 
@@ -144,7 +144,7 @@ def test_training_on_planted_structure_lowers_validation_loss(problem, variant):
     embeddings, _, frames = problem
     # Random user vectors: the mean initialisation alone already nearly solves this problem.
     options = {**FAST_SHALLOW, "max_epochs": 12, "user_init": "random", "lr": 0.01}
-    fit = fit_shallow(embeddings, *frames, options, variant, seed=2, progress=False)
+    fit = fit_shallow(embeddings, *frames, options, variant, TOP_N, seed=2, progress=False)
     val_loss = fit.training.history["val_loss"].to_numpy()
     assert val_loss.min() < 0.6 * val_loss[0]
     assert fit.user_vectors.shape == (48, 16) and fit.item_vectors.shape == (64, 16)

@@ -10,16 +10,16 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from musicrec.recommenders.bert4rec_training import bert4rec_options, fit_bert4rec
 from musicrec.recommenders.inputs import (
     InputError,
     check_embeddings,
-    check_max_seq_len,
     excluded_rows_from_sidecar,
     prepare_interactions,
 )
+from musicrec.recommenders.options import OptionsError
 from musicrec.recommenders.retrieval import recommendations_frame, top_n_excluding_seen
-from musicrec.recommenders.sequences import fit_bert4rec
-from musicrec.recommenders.shallow_data import fit_shallow, shallow_options
+from musicrec.recommenders.shallow_training import fit_shallow, shallow_options
 from musicrec.recommenders.training import (
     CURVE_COLUMNS,
     LoopSettings,
@@ -31,6 +31,7 @@ from musicrec.recommenders.training import (
 SPLIT_COLUMNS = ["user_id", "track_id", "track_idx", "timestamp", "count"]
 FAST_SHALLOW = {"batch_size": 128, "neg_samples": 5, "max_epochs": 6}
 FAST_BERT = {"batch_size": 16, "max_seq_len": 8, "max_epochs": 4}
+TOP_N = 100  # more than any planted user has unheard: every candidate is ranked
 
 
 def planted_listening(n_users=48, n_items=64, dim=16, n_clusters=4, per_user=10, held_out=3, seed=0):
@@ -164,6 +165,7 @@ def test_determinism_same_seed_same_losses_and_recommendations():
             test_frame,
             FAST_SHALLOW,
             "embedding",
+            TOP_N,
             seed=5,
             device="cpu",
             progress=False,
@@ -174,7 +176,9 @@ def test_determinism_same_seed_same_losses_and_recommendations():
     pd.testing.assert_frame_equal(curves[0], curves[1])
     pd.testing.assert_frame_equal(runs[0].recommendations, runs[1].recommendations)
     bert = [
-        fit_bert4rec(embeddings, train_frame, val_frame, test_frame, FAST_BERT, seed=5, device="cpu", progress=False)
+        fit_bert4rec(
+            embeddings, train_frame, val_frame, test_frame, FAST_BERT, TOP_N, seed=5, device="cpu", progress=False
+        )
         for _ in range(2)
     ]
     pd.testing.assert_frame_equal(
@@ -182,7 +186,7 @@ def test_determinism_same_seed_same_losses_and_recommendations():
     )
     pd.testing.assert_frame_equal(bert[0].recommendations, bert[1].recommendations)
     other_seed = fit_shallow(
-        embeddings, train_frame, val_frame, test_frame, FAST_SHALLOW, "embedding", seed=6, progress=False
+        embeddings, train_frame, val_frame, test_frame, FAST_SHALLOW, "embedding", TOP_N, seed=6, progress=False
     )
     assert not other_seed.training.history["train_loss"].equals(runs[0].training.history["train_loss"])
 
@@ -191,11 +195,11 @@ def test_determinism_same_seed_same_losses_and_recommendations():
 
 
 def test_options_reject_unknown_keys_and_wrong_types():
-    with pytest.raises(InputError, match="unknown option.*neg_sample"):
+    with pytest.raises(OptionsError, match="unknown option.*neg_sample"):
         shallow_options({"neg_sample": 20})
-    with pytest.raises(InputError, match="freeze_items.*bool"):
+    with pytest.raises(OptionsError, match="freeze_items.*bool"):
         shallow_options({"freeze_items": "yes"})
-    with pytest.raises(InputError, match="sample_type"):
+    with pytest.raises(OptionsError, match="sample_type"):
         shallow_options({"sample_type": "both"})
     assert shallow_options({"lr": 1}).lr == 1.0
 
@@ -225,6 +229,7 @@ def test_failed_rows_are_blanked_and_never_recommended():
         test_frame,
         FAST_SHALLOW,
         "embedding",
+        TOP_N,
         excluded_rows=excluded,
         progress=False,
     )
@@ -266,12 +271,12 @@ def test_out_of_range_track_and_missing_column_are_named():
 
 
 def test_short_max_seq_len_is_rejected_before_training():
-    check_max_seq_len(2)
-    with pytest.raises(InputError, match="max_seq_len = 1.*>= 2"):
-        check_max_seq_len(1)
+    assert bert4rec_options({"max_seq_len": 2}).max_seq_len == 2
+    with pytest.raises(OptionsError, match="max_seq_len = 1.*>= 2"):
+        bert4rec_options({"max_seq_len": 1})
     embeddings, train_frame, val_frame, test_frame = planted_listening()
-    with pytest.raises(InputError, match="recommenders.bert4rec: max_seq_len"):
-        fit_bert4rec(embeddings, train_frame, val_frame, test_frame, {"max_seq_len": 1}, progress=False)
+    with pytest.raises(OptionsError, match="recommenders.bert4rec: max_seq_len"):
+        fit_bert4rec(embeddings, train_frame, val_frame, test_frame, {"max_seq_len": 1}, TOP_N, progress=False)
 
 
 def test_interactions_index_users_and_order_histories():
