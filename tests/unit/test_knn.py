@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from musicrec.evaluation.metrics import evaluate, metric_columns
 from musicrec.recommenders.inputs import InputError, prepare_interactions
 from musicrec.recommenders.knn import fit_knn, l2_normalise, mean_item_vectors
 
@@ -34,11 +35,18 @@ def test_l2_normalise_keeps_zero_rows():
 
 
 def test_recommends_nearest_unseen_items_by_cosine():
-    # Two clusters of items; a user who played cluster A gets the rest of A first.
-    items = np.array(
-        [[1, 0.0], [1, 0.1], [1, -0.1], [0, 1.0], [0.1, 1], [-0.1, 1]], dtype=np.float32
+    # Two clusters of items; a user who played cluster A gets the rest of A first. Only
+    # tracks 0 and 3 have train plays, so the whole catalogue is the candidate set here
+    # (tests/unit/test_candidates.py covers the protocol's default, train tracks only).
+    items = np.array([[1, 0.0], [1, 0.1], [1, -0.1], [0, 1.0], [0.1, 1], [-0.1, 1]], dtype=np.float32)
+    recs = fit_knn(
+        items,
+        _split([("u1", 0), ("u2", 3)]),
+        _split([("u1", 1)]),
+        _split([("u2", 4)]),
+        top_n=4,
+        candidates="catalogue",
     )
-    recs = fit_knn(items, _split([("u1", 0), ("u2", 3)]), _split([("u1", 1)]), _split([("u2", 4)]), top_n=4)
     assert list(recs.columns) == ["user_id", "rank", "track_idx", "score"]
     u1 = recs[recs.user_id == "u1"]
     assert list(u1["rank"]) == [1, 2, 3, 4]
@@ -75,3 +83,26 @@ def test_user_without_train_plays_is_an_error():
     items = np.eye(3, dtype=np.float32)
     with pytest.raises(InputError, match="no usable train items"):
         fit_knn(items, _split([("u1", 0)]), _split([("u1", 1)]), _split([("ghost", 2)]), top_n=2)
+
+
+def test_integer_user_ids_stay_integers_and_evaluate_against_integer_truth():
+    # Issue 9 point 13: ids used to come back as strings, which evaluate() could not match
+    # against integer-id truth.
+    rng = np.random.default_rng(3)
+    items = rng.standard_normal((12, 4)).astype(np.float32)
+    histories = {7: range(0, 6), 11: range(6, 12), 40: range(0, 12, 2)}  # every track has a train play
+    train = _split([(user, track) for user, tracks in histories.items() for track in tracks])
+    val = _split([(7, 6)])
+    test = _split([(11, 0), (40, 1)])
+    assert train["user_id"].dtype.kind == "i"
+    recs = fit_knn(items, train, val, test, top_n=5)
+    assert recs["user_id"].dtype.kind == "i"
+    assert sorted(recs["user_id"].unique().tolist()) == [7, 11, 40]
+    scored = evaluate(recs, test[["user_id", "track_idx"]], k=5)
+    assert scored["user_id"].tolist() == [11, 40]
+    assert list(scored.columns) == ["user_id", *metric_columns(5)]
+    # The metrics are those of the lists actually returned, user for user.
+    for user, track in zip(test["user_id"], test["track_idx"]):
+        top = recs.loc[recs["user_id"] == user].sort_values("rank")["track_idx"].tolist()
+        expected_hit = float(track in top)
+        assert scored.set_index("user_id").at[user, "hitrate@5"] == expected_hit
