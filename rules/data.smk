@@ -1,4 +1,5 @@
-# The data set: (demo generation), catalogue and track-id mapping, the Onion split.
+# The data set: (demo generation), catalogue and track-id mapping, the Onion split,
+# and the data-quality table that says what each step left out.
 
 
 rule generate_demo:
@@ -11,6 +12,8 @@ rule generate_demo:
         audio=directory(out(paths.DEMO_FILE, name=paths.MUSIC4ALL_AUDIO_DIR)),
     log:
         log_file("generate_demo", "demo"),
+    benchmark:
+        bench_file("generate_demo", "demo")
     conda:
         "../envs/demo.yaml"
     params:
@@ -26,8 +29,11 @@ rule build_catalogue:
     output:
         catalogue=out(paths.CATALOGUE),
         track_ids=out(paths.TRACK_IDS),
+        report=out(paths.CATALOGUE_REPORT),
     log:
         log_file("build_catalogue", "catalogue"),
+    benchmark:
+        bench_file("build_catalogue", "catalogue")
     conda:
         "../envs/data.yaml"
     params:
@@ -46,11 +52,13 @@ rule map_plays:
         report=out(paths.MAPPING_REPORT),
     log:
         log_file("map_plays", "plays"),
+    benchmark:
+        bench_file("map_plays", "plays")
     conda:
         "../envs/data.yaml"
     params:
-        strict=config["mapping"].get("strict", False),
-        chunk_rows=config["mapping"].get("chunk_rows", 1_000_000),
+        strict=config["mapping"]["strict"],
+        chunk_rows=config["mapping"]["chunk_rows"],
     script:
         "../workflow/scripts/map_plays.py"
 
@@ -65,13 +73,36 @@ rule split_interactions:
         report=out(paths.SPLIT_REPORT),
     log:
         log_file("split_interactions", "split"),
+    benchmark:
+        bench_file("split_interactions", "split")
     conda:
         "../envs/data.yaml"
     params:
         start_date=config["split"]["start_date"],
         test_date=config["split"]["test_date"],
-        end_date=config["split"].get("end_date"),
-        val_fraction=config["split"].get("val_fraction", 0.5),
+        end_date=config["split"]["end_date"],
+        val_fraction=config["split"]["val_fraction"],
         seed=config["seed"],
     script:
         "../workflow/scripts/split_interactions.py"
+
+
+rule data_quality:
+    input:
+        catalogue_report=out(paths.CATALOGUE_REPORT),
+        mapping_report=out(paths.MAPPING_REPORT),
+        split_report=out(paths.SPLIT_REPORT),
+    output:
+        table=report(
+            out(paths.DATA_QUALITY),
+            caption="../report/data_quality.rst",
+            category="Data quality",
+        ),
+    log:
+        log_file("data_quality", "data"),
+    benchmark:
+        bench_file("data_quality", "data")
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow/scripts/data_quality.py"

@@ -47,11 +47,6 @@ SILENCE_PEAK = 2.0**-15
 RESAMPLE_QUALITY = "HQ"
 
 
-# Extensions of the audio files a catalogue may hold, in the order tried when a
-# track has several: libsndfile reads all of these (MP3 and Opus since 1.1/1.0.29).
-AUDIO_EXTENSIONS = ("mp3", "ogg", "opus", "oga", "flac", "wav", "aiff", "aif")
-
-
 class BadAudio(Exception):
     """A file that cannot be embedded; ``reason`` says why in a few words."""
 

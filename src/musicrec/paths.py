@@ -1,7 +1,7 @@
 """Where every artefact lives, relative to the results root.
 
 This is the one place that names the files flowing between pipeline stages
-(see ARCHITECTURE.md, "Data contracts"). Rules, scripts, tests and benchmarks
+(README.md, "The pipeline", says what each stage makes). Rules, scripts, tests and benchmarks
 build paths from these templates; ``{backbone}``, ``{embedding}``, ``{run}``, ``{seed}``,
 ``{part}`` and ``{shard}`` are Snakemake wildcards and ``str.format`` fields alike.
 """
@@ -87,3 +87,8 @@ ONION_LISTENING_LOG = "userid_trackid_timestamp.tsv"
 
 LOG = "logs/{rule}/{name}.log"
 BENCHMARK = "benchmarks/{rule}/{name}.tsv"  # Snakemake's per-job time and memory
+
+# Data quality: the catalogue's report (tracks without audio, metadata, genres; audio
+# formats) beside the mapping and split reports, and the table that sums all three up.
+CATALOGUE_REPORT = "data/catalogue_report.json"
+DATA_QUALITY = "tables/data_quality.csv"

@@ -71,7 +71,8 @@ def test_labels_are_lists_and_missing_labels_are_empty(tmp_path):
     assert by_id.loc["0009fFIM1eYThaPg", "tags"] == ["90s", "guitar"]
     assert by_id.loc["Abc0000000000001", "genres"] == [] and by_id.loc["Abc0000000000001", "tags"] == []
     assert by_id.loc["abc0000000000001", "tags"] == []  # listed with an empty cell
-    assert report["without_genres"] == 2 and report["without_tags"] == 2
+    # abc0000000000001 is listed in id_tags.csv with an empty cell: no tags, like the unlisted two.
+    assert report["without_genres"] == 2 and report["without_tags"] == 3
     assert report["genres_for_unknown_tracks"] == 1 and report["tags_for_unknown_tracks"] == 0
 
 
@@ -161,3 +162,74 @@ def test_cells_are_read_as_written(tmp_path):
 )
 def test_split_labels(cell, labels):
     assert split_labels(cell) == labels
+
+
+# ---- each track's own audio file: one catalogue of several formats ----
+
+
+def write_tone(path: Path, container: str, subtype: str, seconds: float = 1.0, rate: int = 24000) -> None:
+    import numpy as np
+    import soundfile
+
+    t = np.arange(int(seconds * rate)) / rate
+    soundfile.write(path, (0.4 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), rate, format=container, subtype=subtype)
+
+
+FORMATS = {  # extension: (libsndfile container, subtype)
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+    "ogg": ("OGG", "VORBIS"),
+    "opus": ("OGG", "OPUS"),
+    "flac": ("FLAC", "PCM_16"),
+    "wav": ("WAV", "PCM_16"),
+}
+
+
+def test_a_folder_of_mixed_formats_gives_each_track_its_own_file(tmp_path):
+    from musicrec.audio import load_clip
+
+    ids = [f"t{i}" for i in range(7)]
+    information = "id\tartist\tsong\talbum_name\n" + "".join(f"{i}\tA\tS{i}\tB\n" for i in ids)
+    write_music4all(tmp_path, information=information, genres="id\tgenres\n", tags="id\ttags\n")
+    audios = tmp_path / "audios"
+    audios.mkdir()
+    for track_id, extension in zip(ids, FORMATS):
+        write_tone(audios / f"{track_id}.{extension}", *FORMATS[extension])
+    write_tone(audios / "t5.WAV", *FORMATS["wav"])  # an upper-case extension counts too
+    write_tone(audios / "t6.wav", *FORMATS["wav"])
+    write_tone(audios / "t6.flac", *FORMATS["flac"])  # t6 has a .wav and a .flac
+    (audios / "notes.txt").write_text("not audio")
+    tables = read_music4all_tables(tmp_path)
+    catalogue, report = build_catalogue(**tables, audio_dir=audios, audio_files=sorted(p.name for p in audios.iterdir()))
+    by_id = dict(zip(catalogue["track_id"], catalogue["audio_path"]))
+    assert [Path(by_id[i]).suffix for i in ids[:5]] == [".mp3", ".ogg", ".opus", ".flac", ".wav"]
+    assert Path(by_id["t6"]).suffix == ".flac"  # no preference: the first known extension (flac before wav)
+    assert Path(by_id["t5"]).name == "t5.WAV"
+    assert report["audio_formats"] == {"flac": 2, "mp3": 1, "ogg": 1, "opus": 1, "wav": 2}
+    assert report["missing_audio"] == 0 and report["ambiguous_audio"] == 1
+    for path in catalogue["audio_path"]:  # every file decodes: the formats stay mixed up to the backbone
+        assert load_clip(path, 16000, seconds=0.5).shape == (8000,)
+    preferred, report = build_catalogue(
+        **tables, audio_dir=audios, audio_files=[p.name for p in audios.iterdir()], audio_ext="wav"
+    )
+    assert Path(dict(zip(preferred["track_id"], preferred["audio_path"]))["t6"]).suffix == ".wav"
+    assert report["audio_formats"] == {"flac": 1, "mp3": 1, "ogg": 1, "opus": 1, "wav": 3}
+
+
+def test_an_audio_path_column_names_each_tracks_file(tmp_path):
+    information = (
+        "id\tartist\tsong\talbum_name\taudio_path\n"
+        "a\tA\tS\tB\tgame1/intro.ogg\n"
+        "b\tA\t\tB\t\n"  # no path: found by id; no title: counted without metadata
+        "c\tA\tS\tB\tgame2/missing.flac\n"
+    )
+    write_music4all(tmp_path, information=information, genres="id\tgenres\na\t\n", tags="id\ttags\n")
+    (tmp_path / "audios" / "game1").mkdir(parents=True)
+    write_tone(tmp_path / "audios" / "game1" / "intro.ogg", *FORMATS["ogg"])
+    write_tone(tmp_path / "audios" / "b.opus", *FORMATS["opus"])
+    tables = read_music4all_tables(tmp_path)
+    catalogue, report = build_catalogue(**tables, audio_dir=tmp_path / "audios", audio_files=["b.opus", "game1"])
+    paths = dict(zip(catalogue["track_id"], catalogue["audio_path"]))
+    assert paths["a"] == str((tmp_path / "audios" / "game1" / "intro.ogg").resolve())
+    assert paths["b"].endswith("b.opus")
+    assert report["missing_audio"] == 1 and report["missing_audio_examples"] == ["c"]
+    assert report["without_metadata"] == 1 and report["without_genres"] == 3

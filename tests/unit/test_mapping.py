@@ -229,3 +229,17 @@ def test_timestamp_parser_rejects_one_bad_value_among_clean_ones(odd_one):
     assert parsed.to_pylist()[:3] == [pd.Timestamp(value).to_pydatetime() for value in clean]
     assert parsed.is_null().to_pylist() == [False, False, False, True]
     assert parse_timestamps(pa.array(clean)).to_pylist() == parsed.to_pylist()[:3]
+
+
+def test_a_repeated_header_is_a_header_not_a_malformed_row(tmp_path, track_ids_csv):
+    lines = ["alice\t2ghI\t2019-03-01 12:30:05", HEADER, "bob\t0AbC\t2019-04-01 10:00:00", HEADER + "\r", "x\ty"]
+    for strict in (False, True):
+        if strict:
+            lines = lines[:-1]  # strict still refuses real problems; the headers alone pass
+        plays, report = run_mapping(tmp_path, track_ids_csv, lines, strict=strict, chunk_rows=2)
+        assert plays["user_id"].astype(str).tolist() == ["alice", "bob"]
+        assert report["repeated_header"] == {"rows": 2, "first_lines": [3, 5]}
+        assert report["malformed"]["bad_timestamp"]["rows"] == 0
+        assert report["malformed"]["wrong_field_count"]["rows"] == (0 if strict else 1)
+        # Every data line has exactly one fate.
+        assert report["rows_read"] == report["rows_written"] + report["rows_excluded"] == len(lines)

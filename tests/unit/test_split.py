@@ -230,3 +230,23 @@ def test_split_from_mapped_file_is_independent_of_chunk_size(tmp_path):
         read_plays(tmp_path / "plays3.parquet").astype({"user_id": str, "track_id": str}), START, TEST, END, 0.5, 11
     )
     pd.testing.assert_frame_equal(plain["val"].astype({"user_id": str, "track_id": str}), results[0][0]["val"])
+
+
+def test_a_cold_user_with_a_cold_track_is_counted_once_and_the_reasons_add_up():
+    rows = warm_rows() + [
+        ("newcomer", "t10", "2020-03-01 00:00:00"),  # cold user AND cold track: one pair, one reason
+        ("newcomer", "t19", "2020-03-02 00:00:00"),  # cold user, warm track
+        ("u", "t19", "2019-06-01 00:00:00"),
+        ("u", "t19", "2020-03-01 00:00:00"),  # already played
+        ("u", "t11", "2020-03-01 00:00:00"),  # warm user, cold track
+    ]
+    _, report = split(rows)
+    candidates = report["test_candidates"]
+    assert candidates["pairs"] == 6  # the two anchors' t18 + the 4 test-window pairs above
+    assert candidates["already_played"] == 1
+    assert candidates["novel_with_cold_user"] == 2 and candidates["novel_with_cold_user_and_track"] == 1
+    assert candidates["novel_with_cold_track"] == 1  # t11 only: the newcomer's t10 counts under cold user
+    assert candidates["kept"] == 2  # the two anchors' t18
+    reasons = ("already_played", "novel_with_cold_user", "novel_with_cold_track", "kept")
+    assert sum(candidates[reason] for reason in reasons) == candidates["pairs"]
+    assert candidates["cold_tracks_dropped"] == 2  # t10 and t11 are distinct cold tracks

@@ -4,6 +4,10 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
+from musicrec.console import report_errors_on_console
+
+report_errors_on_console("split_interactions")
+
 import json
 
 from musicrec.data.logio import read_plays

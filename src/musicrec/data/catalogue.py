@@ -3,12 +3,15 @@
 The tracks listed in ``id_information.csv`` define the catalogue; ``id_genres.csv``
 and ``id_tags.csv`` add comma-separated labels (a track missing from them gets
 an empty list). Rows are sorted by ``track_id``, and that order is the row
-order of every embedding matrix (``trackid_sorted.csv``). Audio files that are
+order of every embedding matrix (``trackid_sorted.csv``). Each track has its
+own audio file, of any format libsndfile reads, so one catalogue may mix MP3,
+OGG, Opus, FLAC and WAV (see :func:`build_catalogue`). Audio files that are
 missing are counted, not fatal: extraction reports bad audio per track.
 """
 
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -30,6 +33,9 @@ REQUIRED_COLUMNS = {
 CATALOGUE_COLUMNS = ["track_id", "audio_path", "artist", "title", "album", "genres", "tags"]
 TRACK_ID_COLUMNS = ["index", "track_id"]
 MISSING_AUDIO_EXAMPLES = 10
+# Extensions of the audio files a catalogue may hold, in the order taken when a track has
+# several: libsndfile (musicrec.audio) reads all of them, MP3 and Opus included.
+AUDIO_EXTENSIONS = ("mp3", "ogg", "opus", "oga", "flac", "wav", "aiff", "aif")
 
 
 class CatalogueError(ValueError):
@@ -85,25 +91,38 @@ def build_catalogue(
     genres: pd.DataFrame,
     tags: pd.DataFrame,
     audio_dir: str | Path,
-    audio_ext: str,
     audio_files: Iterable[str],
+    audio_ext: str | None = None,
     sources: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """Merge Music4All's tables into the catalogue.
+    """Merge Music4All's tables into the catalogue, with each track's own audio file.
 
     information/genres/tags: the frames of ``id_information.csv``
-    (``id, artist, song, album_name``), ``id_genres.csv`` (``id, genres``) and
-    ``id_tags.csv`` (``id, tags``); extra columns are ignored. audio_dir: the
-    folder of ``<id>.<audio_ext>`` files (made absolute here); audio_files: the
-    file names found in it, to count missing audio. sources: {table: path} for
-    error messages (default: the Music4All file names).
+    (``id, artist, song, album_name``, optionally ``audio_path``),
+    ``id_genres.csv`` (``id, genres``) and ``id_tags.csv`` (``id, tags``); other
+    columns are ignored. audio_dir: the audio folder (made absolute here);
+    audio_files: the file names found in it. audio_ext: the preferred extension
+    when a track has files of several formats (None: the order of
+    :data:`AUDIO_EXTENSIONS`). sources: {table: path} for error
+    messages (default: the Music4All file names).
+
+    A track's file is, in this order: its ``audio_path`` cell in
+    ``id_information.csv`` if that column exists and the cell is not empty
+    (relative to ``audio_dir`` unless absolute; checked on disk); else
+    ``<id>.<ext>`` in ``audio_files`` for a known audio extension (any case),
+    so one catalogue may mix MP3, OGG, Opus, FLAC and WAV. A track with no file
+    keeps ``<id>.<audio_ext>`` (or just ``<id>``) as its path and counts as
+    missing audio; extraction reports it per track.
 
     Returns the catalogue, one row per track of ``information`` sorted by
     ``track_id``, with :data:`CATALOGUE_COLUMNS` (``genres``/``tags`` are lists
-    of str), and a JSON-ready report: track count, missing audio (count and
-    examples), tracks without genres/tags, and genre/tag rows for unknown ids.
-    Raises :class:`CatalogueError` naming the file and column on a missing
-    column, an empty id or a repeated id.
+    of str), and a JSON-ready report: ``tracks``; ``missing_audio`` (count and
+    examples); ``audio_formats`` (files per extension); ``ambiguous_audio``
+    (tracks with files of several formats, the preferred one taken);
+    ``without_metadata`` (an empty artist or title); ``without_genres`` /
+    ``without_tags`` (no label: not listed, or listed with an empty cell); and
+    genre/tag rows for unknown ids. Raises :class:`CatalogueError` naming the
+    file and column on a missing column, an empty id or a repeated id.
     """
     sources = {**TABLE_FILES, **(sources or {})}
     frames = {"information": information, "genres": genres, "tags": tags}
@@ -118,29 +137,68 @@ def build_catalogue(
         "album": information["album_name"].fillna("").astype(str).to_numpy(),
     })
     report: dict = {"tracks": len(catalogue)}
+    no_metadata = (catalogue["artist"].str.strip() == "") | (catalogue["title"].str.strip() == "")
+    report["without_metadata"] = int(no_metadata.sum())
     known = set(catalogue["track_id"])
     for table in ("genres", "tags"):
         frame = frames[table]
         labels = dict(zip(frame["id"].astype(str), frame[table].map(split_labels)))
         catalogue[table] = [labels.get(track_id, []) for track_id in catalogue["track_id"]]
-        report[f"without_{table}"] = int(sum(track_id not in labels for track_id in catalogue["track_id"]))
+        # An empty cell is no label, exactly like a track the file does not list.
+        report[f"without_{table}"] = int(sum(not track_labels for track_labels in catalogue[table]))
         report[f"{table}_for_unknown_tracks"] = int(sum(track_id not in known for track_id in labels))
 
     audio_root = Path(audio_dir).resolve()
-    extension = audio_ext.lstrip(".")
-    file_names = catalogue["track_id"] + "." + extension
-    catalogue["audio_path"] = [str(audio_root / name) for name in file_names]
-    present = set(audio_files)
-    missing = sorted(catalogue["track_id"][~file_names.isin(present)])
+    preferred = audio_ext.lstrip(".").lower() if audio_ext else None
+    listed = information["audio_path"].fillna("").astype(str).str.strip() if "audio_path" in information else None
+    found = _audio_files_by_track(audio_files, known)
+    paths, missing, ambiguous, formats = [], [], [], collections.Counter()
+    for row, track_id in enumerate(catalogue["track_id"]):
+        if listed is not None and listed.iloc[row]:
+            path = audio_root / listed.iloc[row]  # an absolute cell replaces the root
+            present = path.is_file()
+        else:
+            candidates = found.get(track_id, {})
+            if len(candidates) > 1:
+                ambiguous.append(track_id)
+            extension = _preferred_extension(candidates, preferred)
+            present = extension is not None
+            path = audio_root / (candidates[extension] if present else f"{track_id}.{preferred}" if preferred else track_id)
+        paths.append(str(path))
+        if present:
+            formats[path.suffix.lstrip(".").lower() or "(none)"] += 1
+        else:
+            missing.append(track_id)
+    catalogue["audio_path"] = paths
     report.update({
         "audio_dir": str(audio_root),
-        "audio_ext": extension,
+        "audio_ext": preferred,
+        "audio_formats": dict(sorted(formats.items())),
         "missing_audio": len(missing),
-        "missing_audio_examples": missing[:MISSING_AUDIO_EXAMPLES],
+        "missing_audio_examples": sorted(missing)[:MISSING_AUDIO_EXAMPLES],
+        "ambiguous_audio": len(ambiguous),
+        "ambiguous_audio_examples": sorted(ambiguous)[:MISSING_AUDIO_EXAMPLES],
     })
 
     catalogue = catalogue.sort_values("track_id", kind="stable").reset_index(drop=True)
     return catalogue[CATALOGUE_COLUMNS], report
+
+
+def _audio_files_by_track(audio_files: Iterable[str], track_ids: set[str]) -> dict[str, dict[str, str]]:
+    """{track id: {lower-case extension: file name}} for the files named ``<track id>.<audio extension>``."""
+    by_track: dict[str, dict[str, str]] = collections.defaultdict(dict)
+    for name in audio_files:
+        stem, dot, extension = name.rpartition(".")
+        if dot and stem in track_ids and extension.lower() in AUDIO_EXTENSIONS:
+            by_track[stem][extension.lower()] = name
+    return by_track
+
+
+def _preferred_extension(candidates: Mapping[str, str], preferred: str | None) -> str | None:
+    """The extension to use among a track's files: ``preferred`` if present, else the first known one."""
+    if preferred in candidates:
+        return preferred
+    return next((extension for extension in AUDIO_EXTENSIONS if extension in candidates), None)
 
 
 def track_id_table(catalogue: pd.DataFrame) -> pd.DataFrame:

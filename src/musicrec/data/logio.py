@@ -161,6 +161,12 @@ def map_log_file(
             if plays.num_rows:
                 writer.write_table(plays)
             total.merge(report)
+        accounted = total.rows_written + sum(total.excluded.values())
+        if accounted != total.rows_read:  # each line has exactly one fate; anything else is a bug here
+            raise RuntimeError(
+                f"{log_path}: {total.rows_read} data rows read but {total.rows_written} written plus "
+                f"{sum(total.excluded.values())} excluded ({total.excluded}); the reasons must add up"
+            )
         if total.rows_written == 0:
             malformed = {reason: total.excluded[reason] for reason in MALFORMED_REASONS}
             raise LogFormatError(

@@ -9,6 +9,9 @@ and a ``ChunkReport`` saying which lines were left out and why.
 
 Every left-out line is counted under exactly one reason, checked in this order:
 
+``repeated_header``    the header line again (logs concatenated with ``cat``): not
+                       data and not malformed, so it is skipped and counted even
+                       when ``strict`` is on;
 ``invalid_utf8``       the line is not UTF-8;
 ``wrong_field_count``  not exactly 3 tab-separated fields (blank lines included);
 ``empty_id``           ``user_id`` or ``track_id`` is empty;
@@ -34,9 +37,12 @@ TIMESTAMP_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]) ([01]\d|2[0-3
 
 MALFORMED_REASONS = ("invalid_utf8", "wrong_field_count", "empty_id", "bad_timestamp")
 UNKNOWN = "unknown_track_id"
-REASONS = (*MALFORMED_REASONS, UNKNOWN)
+REPEATED_HEADER = "repeated_header"
+REASONS = (REPEATED_HEADER, *MALFORMED_REASONS, UNKNOWN)
+HEADER_LINE = "\t".join(LOG_COLUMNS)
 
 EXPECTED = {
+    REPEATED_HEADER: "one header line, at line 1",
     "invalid_utf8": "UTF-8 text",
     "wrong_field_count": "3 tab-separated fields: user_id, track_id, timestamp",
     "empty_id": "non-empty user_id and track_id",
@@ -90,7 +96,9 @@ class ChunkReport:
     def first_problem(self) -> tuple[int, str, str] | None:
         """``(line, reason, detail)`` of the earliest left-out line, or None if none was."""
         candidates = [
-            (examples[0][0], reason, examples[0][1]) for reason, examples in self.examples.items() if examples
+            (examples[0][0], reason, examples[0][1])
+            for reason, examples in self.examples.items()
+            if examples and reason != REPEATED_HEADER  # a header is recognised, never a problem
         ]
         return min(candidates) if candidates else None
 
@@ -108,6 +116,10 @@ class ChunkReport:
             "rows_read": self.rows_read,
             "rows_written": self.rows_written,
             "rows_excluded": sum(self.excluded.values()),
+            REPEATED_HEADER: {
+                "rows": self.excluded[REPEATED_HEADER],
+                "first_lines": [line for line, _ in self.examples[REPEATED_HEADER]],
+            },
             "unknown_track_ids": {
                 "rows": self.excluded[UNKNOWN],
                 "distinct": len(self.unknown_ids),
@@ -211,11 +223,14 @@ def map_chunk(lines: pa.Array, first_line: int, track_ids: pa.Array) -> tuple[pa
     line_numbers = np.arange(first_line, first_line + len(lines), dtype=np.int64)
 
     text, not_utf8 = _decode_utf8(lines)
+    header = pc.fill_null(pc.equal(pc.utf8_trim(text, " \ufeff"), HEADER_LINE), False).to_numpy(zero_copy_only=False)
+    _record(report, REPEATED_HEADER, line_numbers[header], ["the header line again"] * EXAMPLES_PER_REASON)
+    not_utf8 &= ~header
     fields = pc.split_pattern(text, "\t")
     n_fields = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
-    three_fields = (n_fields == 3) & ~not_utf8
+    three_fields = (n_fields == 3) & ~not_utf8 & ~header
     _record(report, "invalid_utf8", line_numbers[not_utf8], ["line is not valid UTF-8"] * EXAMPLES_PER_REASON)
-    wrong_count = ~three_fields & ~not_utf8
+    wrong_count = ~three_fields & ~not_utf8 & ~header
     _record(
         report,
         "wrong_field_count",

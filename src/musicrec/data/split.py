@@ -10,6 +10,16 @@ Protocol (dates are ``YYYY-MM-DD`` at midnight; intervals are half-open):
   is never a candidate, however often it is replayed in the test month: the task is
   to predict *new* tracks.
 * Candidates whose user or track is absent from train are dropped (no cold start).
+
+The report's ``test_candidates`` gives each test-window pair exactly one fate, so
+the counts add up: ``pairs = already_played + novel_with_cold_user +
+novel_with_cold_track + kept``. Precedence, first match wins: already played
+before ``test_date``; else the user has no train play (whatever the track); else
+the track has no train play. So a novel pair of a cold user and a cold track is
+counted once, under ``novel_with_cold_user``; ``novel_with_cold_user_and_track``
+says how many of those also had a cold track (a part of that count, not an extra
+reason). ``cold_users_dropped`` / ``cold_tracks_dropped`` count distinct users and
+tracks, not pairs.
 * The sorted unique candidate users are shuffled with ``seed``; the first
   ``val_fraction`` of them (rounded, at least one user on each side) form **val**,
   the rest **test**; every user lies wholly in one part.
@@ -108,12 +118,15 @@ def split_interactions(
         "pairs": len(test_keys),
         "already_played": int(np.count_nonzero(~novel)),
         "novel": int(np.count_nonzero(novel)),
+        # Exclusive reasons, in precedence order (see the module docstring).
         "novel_with_cold_user": int(np.count_nonzero(novel & ~warm_user)),
-        "novel_with_cold_track": int(np.count_nonzero(novel & ~warm_track)),
+        "novel_with_cold_track": int(np.count_nonzero(novel & warm_user & ~warm_track)),
+        "novel_with_cold_user_and_track": int(np.count_nonzero(novel & ~warm_user & ~warm_track)),
         "cold_users_dropped": len(np.unique(test_user[novel & ~warm_user])),
         "cold_tracks_dropped": len(np.unique(test_track[novel & ~warm_track])),
         "kept": int(np.count_nonzero(kept)),
     }
+    check_candidate_counts(candidates)
     if not kept.any():
         raise ValueError(
             f"no test pairs are left: of {candidates['pairs']} (user, track) pairs played in the test window, "
@@ -148,6 +161,18 @@ def split_interactions(
         **{name: _part_summary(part) for name, part in parts.items()},
     }
     return parts, report
+
+
+def check_candidate_counts(candidates: dict) -> None:
+    """Raise RuntimeError unless every test-window pair has exactly one fate in ``candidates``."""
+    reasons = ("already_played", "novel_with_cold_user", "novel_with_cold_track", "kept")
+    if sum(candidates[reason] for reason in reasons) != candidates["pairs"] or (
+        candidates["novel"] != candidates["pairs"] - candidates["already_played"]
+    ):
+        raise RuntimeError(
+            f"split report: the test-window pairs do not add up: {candidates}; expected pairs = "
+            + " + ".join(reasons)
+        )
 
 
 def check_dates(start_date: str, test_date: str, end_date: str | None) -> tuple[int, int, int | None]:
