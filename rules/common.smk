@@ -248,9 +248,8 @@ def all_sidecars():
 def recommender_inputs(wildcards):
     """A run's inputs: the split, and its embedding (or the track list, without one)."""
     inputs = {part: out(paths.SPLIT, part=part) for part in ("train", "val", "test")}
-    if wildcards.embedding == NO_EMBEDDING:
-        inputs["track_ids"] = out(paths.TRACK_IDS)
-    else:
+    inputs["track_ids"] = out(paths.TRACK_IDS)
+    if wildcards.embedding != NO_EMBEDDING:
         inputs["embeddings"] = embedding_file(wildcards.embedding)
         inputs["sidecar"] = embedding_sidecar(wildcards.embedding)
     return inputs

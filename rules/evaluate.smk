@@ -22,6 +22,8 @@ rule evaluate:
         k=EVALUATION["k"],
         confidence=EVALUATION["confidence"],
         interval=EVALUATION["interval"],
+        # Popularity gives everyone the same list by design: no collapse to diagnose.
+        personalised=lambda wildcards: wildcards.embedding != NO_EMBEDDING,
     script:
         "../workflow/scripts/evaluate.py"
 

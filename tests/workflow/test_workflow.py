@@ -55,32 +55,46 @@ def workdir(tmp_path_factory):
     return work
 
 
+EMBEDDINGS = ["mfcc", "mfcc-z", "musicnn", "random"]  # the id table is for trained models only
+
+
 def test_outputs_complete(workdir):
     results = workdir / "results"
     table = pd.read_csv(results / "tables/knn.csv")
-    assert sorted(table["backbone"]) == ["mfcc", "musicnn", "random"]
-    assert {"dim", "hitrate@10", "hitrate@10_lower", "hitrate@10_upper", "ndcg@10"} <= set(table.columns)
-    assert dict(zip(table.backbone, table.dim)) == {"musicnn": 200, "mfcc": 104, "random": 16}
+    assert sorted(table.loc[table.run == "knn", "embedding"]) == EMBEDDINGS
+    assert list(table.loc[table.run == "popularity", "embedding"]) == ["none"]  # the baseline in every table
+    assert {"dim", "n_users", "n_seeds", "hitrate@10", "hitrate@10_lower", "hitrate@10_upper", "collapsed"} <= set(
+        table.columns
+    )
+    knn = table[table.run == "knn"]
+    assert dict(zip(knn.embedding, knn.dim)) == {"musicnn": 200, "mfcc": 104, "mfcc-z": 104, "random": 16}
+    assert ((table["hitrate@10_lower"] >= 0) & (table["hitrate@10_upper"] <= 1)).all()
 
     track_ids = pd.read_csv(results / "data/trackid_sorted.csv")
-    for backbone, dim in [("musicnn", 200), ("mfcc", 104), ("random", 16)]:
-        matrix = np.load(results / f"embeddings/{backbone}.npy")
+    for name, dim in [("musicnn", 200), ("mfcc", 104), ("random", 16), ("mfcc-z", 104), ("ids", 8)]:
+        matrix = np.load(results / f"embeddings/{name}.npy")
         assert matrix.shape == (len(track_ids), dim) and matrix.dtype == np.float32
         assert np.isfinite(matrix).all()
-        sidecar = json.loads((results / f"embeddings/{backbone}.json").read_text())
-        assert sidecar["dim"] == dim and sidecar["n_failed"] == 0
+        sidecar = json.loads((results / f"embeddings/{name}.json").read_text())
+        assert sidecar["dim"] == dim and sidecar["n_failed"] == 0 and sidecar["embedding"] == name
+    standardised = np.load(results / "embeddings/mfcc-z.npy")
+    np.testing.assert_allclose(standardised.mean(axis=0), 0, atol=1e-4)
 
     val_users = set(pd.read_parquet(results / "data/val.parquet")["user_id"])
     test_users = set(pd.read_parquet(results / "data/test.parquet")["user_id"])
     assert val_users and test_users and not (val_users & test_users)
-    recs = pd.read_parquet(results / "recs/knn/musicnn.parquet")
-    assert set(recs["user_id"]) == val_users | test_users
-    # Every user gets top_n (20) items unless fewer unheard tracks are left in the tiny catalogue.
-    heard = pd.read_parquet(results / "data/train.parquet").groupby("user_id", observed=True).size()
-    per_user_recs = recs.groupby("user_id").size()
-    expected = np.minimum(20, len(track_ids) - heard.reindex(per_user_recs.index))
-    assert (per_user_recs == expected).all()
-    assert (per_user_recs >= 10).mean() > 0.8
+    train = pd.read_parquet(results / "data/train.parquet")
+    for run in ("knn", "popularity"):
+        embedding = "musicnn" if run == "knn" else "none"
+        recs = pd.read_parquet(results / f"recs/{run}/{embedding}/seed-7.parquet")
+        assert set(recs["user_id"]) == val_users | test_users
+        # Candidates are the tracks played in train (the protocol's), every user gets top_n
+        # (20) of them unless fewer unheard ones are left in the tiny catalogue.
+        assert set(recs["track_idx"]) <= set(train["track_idx"])
+        heard = train.groupby("user_id", observed=True).size()
+        per_user_recs = recs.groupby("user_id").size()
+        expected = np.minimum(20, train["track_idx"].nunique() - heard.reindex(per_user_recs.index))
+        assert (per_user_recs == expected).all()
     per_user = pd.read_parquet(results / "metrics/knn/musicnn.test.parquet")
     assert set(per_user["user_id"]) == test_users
     assert (results / "plots/knn.png").stat().st_size > 1000
@@ -89,20 +103,40 @@ def test_outputs_complete(workdir):
 def test_trained_recommenders_complete(workdir):
     results = workdir / "results"
     shallow = pd.read_csv(results / "tables/shallow.csv")
-    assert sorted(set(shallow["model"])) == ["shallow-embedding", "shallow-interaction"]
-    assert len(shallow) == 6 and set(shallow["backbone"]) == {"mfcc", "musicnn", "random"}
+    assert list(dict.fromkeys(shallow["run"])) == ["shallow-embedding", "shallow-interaction", "popularity"]
+    trained = shallow[shallow.run != "popularity"]
+    assert len(trained) == 10 and set(trained["embedding"]) == {*EMBEDDINGS, "ids"}
+    assert (trained["n_seeds"] == 2).all()
     bert = pd.read_csv(results / "tables/bert4rec.csv")
-    assert list(bert["model"].unique()) == ["bert4rec"] and len(bert) == 3
+    assert list(dict.fromkeys(bert["run"])) == ["bert4rec", "popularity"] and len(bert) == 6
     val_users = set(pd.read_parquet(results / "data/val.parquet")["user_id"])
     test_users = set(pd.read_parquet(results / "data/test.parquet")["user_id"])
-    for model in ["shallow-embedding", "shallow-interaction", "bert4rec"]:
-        recs = pd.read_parquet(results / f"recs/{model}/musicnn.parquet")
-        assert set(recs["user_id"]) == val_users | test_users
-        curves = pd.read_csv(results / f"models/{model}/musicnn/curves.csv")
-        assert {"epoch", "train_loss", "val_loss"} <= set(curves.columns) and len(curves) >= 2
-        assert (results / f"models/{model}/musicnn/best.pt").exists()
-        assert (results / f"plots/curves/{model}.png").stat().st_size > 1000
+    for run in ["shallow-embedding", "shallow-interaction", "bert4rec"]:
+        for seed in (1, 2):
+            recs = pd.read_parquet(results / f"recs/{run}/musicnn/seed-{seed}.parquet")
+            assert set(recs["user_id"]) == val_users | test_users
+            curves = pd.read_csv(results / f"models/{run}/musicnn/seed-{seed}/curves.csv")
+            assert {"epoch", "train_loss", "val_loss"} <= set(curves.columns) and len(curves) >= 2
+            assert (results / f"models/{run}/musicnn/seed-{seed}/best.pt").exists()
+        assert (results / f"plots/curves/{run}.png").stat().st_size > 1000
     assert (results / "plots/comparison.png").stat().st_size > 1000
+
+
+def test_statistics_verdict_and_costs(workdir):
+    results = workdir / "results"
+    tests = pd.read_csv(results / "tables/significance/knn.csv")
+    compared = {*EMBEDDINGS, "popularity"}
+    assert set(tests["a"]) | set(tests["b"]) == compared
+    assert len(tests) == 5 * len(compared) * (len(compared) - 1) // 2  # every metric x pair
+    assert ((tests["p_randomisation_holm"] >= tests["p_randomisation"]) & (tests["p_randomisation_holm"] <= 1)).all()
+    assert (results / "plots/significance/knn.png").stat().st_size > 1000
+    verdict = pd.read_csv(results / "tables/verdict.csv")
+    assert {"run", "embedding", "verdict", "summary"} <= set(verdict.columns)
+    assert {"knn", "bert4rec", "shallow-embedding"} <= set(verdict["run"])
+    costs = pd.read_csv(results / "tables/costs.csv")
+    extracted = costs[(costs.kind == "embedding") & (costs.name == "musicnn")].iloc[0]
+    assert extracted.jobs == 2 and extracted.seconds > 0 and extracted.dim == 200 and extracted.disk_mb > 0
+    assert set(costs.loc[costs.kind == "recommender", "name"]) >= {"knn", "popularity", "bert4rec"}
 
 
 def test_second_run_has_nothing_to_do(workdir):
@@ -116,7 +150,7 @@ def test_report_is_generated(workdir):
     result = snakemake(workdir, "--report", "results/report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (workdir / "results/report.html").read_text(errors="ignore")
-    assert "knn.csv" in html and "knn.png" in html
+    assert "knn.csv" in html and "knn.png" in html and "verdict.csv" in html
 
 
 def test_a_killed_shard_reruns_alone(workdir):
@@ -144,12 +178,16 @@ def test_changing_one_backbone_reruns_only_its_dependants(workdir):
     (workdir / "configs/tiny.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     jobs = planned_jobs(workdir)
     rules = {rule for rule, _ in jobs}
-    downstream = {"extract_embeddings", "merge_shards", "recommend_knn", "train_shallow", "train_bert4rec", "evaluate"}
-    plots = {"make_table", "plot_comparison", "plot_model_comparison", "plot_training_curves", "all"}
-    assert downstream <= rules <= downstream | plots
+    downstream = {"extract_embeddings", "merge_shards", "recommend", "train_recommender", "evaluate"}
+    # Tables, tests and plots gather every embedding; the common item set reads every sidecar.
+    gathering = {"make_table", "compare_embeddings", "plot_significance", "verdict", "cost_table"}
+    plots = {"plot_comparison", "plot_model_comparison", "plot_training_curves", "all"}
+    assert downstream <= rules <= downstream | gathering | plots
     for rule, wildcards in jobs:
-        if "backbone=" in wildcards:
-            assert "backbone=random" in wildcards, (rule, wildcards)
+        if rule in ("extract_embeddings", "merge_shards", "recommend", "train_recommender"):
+            assert "backbone=random" in wildcards or "embedding=random" in wildcards, (rule, wildcards)
+    # The evaluations re-run (the item set depends on every embedding's sidecar), nothing trains again.
+    assert all("embedding=random" in w for rule, w in jobs if rule == "train_recommender")
 
 
 def test_every_backbone_of_the_paper_resolves_in_the_dag(tmp_path):

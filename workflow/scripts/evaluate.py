@@ -2,7 +2,7 @@
 
 Rule evaluate. input: recs (one per seed), curves (trained runs, one per seed), truth (the
 split part), sidecars (embeddings whose failed tracks leave the item set). params: k,
-confidence, interval. output: per_user (parquet), summary (csv), report (json).
+confidence, interval, personalised (diagnose collapse). output: per_user (parquet), summary (csv), report (json).
 """
 
 import sys
@@ -29,6 +29,7 @@ per_user, summary, report = score_run(
     interval=params.interval,
     excluded_items=excluded,
     curves_by_seed=[pd.read_csv(path) for path in inputs.curves],
+    diagnose_collapse=bool(params.personalised),
 )
 write_parquet(per_user, output.per_user)
 write_csv(summary, output.summary)

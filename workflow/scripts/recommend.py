@@ -24,7 +24,7 @@ common = dict(
 )
 if recommender.needs_embedding:
     inputs = read_training_inputs(
-        **{name: snakemake.input[name] for name in ("embeddings", "sidecar", "train", "val", "test")}  # noqa: F821
+        **{name: snakemake.input[name] for name in ("embeddings", "sidecar", "train", "val", "test", "track_ids")}  # noqa: F821
     )
     recs = recommender.fit_function()(**inputs, **common)
 else:

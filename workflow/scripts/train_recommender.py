@@ -33,7 +33,7 @@ logging.info(
 )
 state_dir, tensorboard_log = job_folders(output.checkpoint, params.state_dir)
 inputs = read_training_inputs(
-    **{name: snakemake.input[name] for name in ("embeddings", "sidecar", "train", "val", "test")}  # noqa: F821
+    **{name: snakemake.input[name] for name in ("embeddings", "sidecar", "train", "val", "test", "track_ids")}  # noqa: F821
 )
 variant = {"variant": params.variant} if params.variant else {}
 fit = recommender.fit_function()(

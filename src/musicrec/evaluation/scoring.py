@@ -50,12 +50,14 @@ def score_run(
     interval: str,
     excluded_items: np.ndarray,
     curves_by_seed: Sequence[pd.DataFrame] = (),
+    diagnose_collapse: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Per-user metrics (mean over seeds), their summary, and the evaluation report.
 
     In: each seed's recommendations, the part's ground truth (``user_id, track_idx``), k,
     the interval's confidence and method, the track indices outside the item set, and the
-    trained run's curves per seed (collapse diagnosis). Out: per-user frame (``user_id``
+    trained run's curves per seed, and whether to diagnose collapse (not for a baseline
+    that gives everyone the same list by design). Out: per-user frame (``user_id``
     and the metrics), the summary (``summarise`` columns plus ``seed_sd``, ``seed_min``,
     ``seed_max`` of the mean over seeds, ``n_seeds``) and a JSON-able report: users,
     pairs, pairs removed by the item set, seeds, collapse diagnosis.
@@ -83,6 +85,8 @@ def score_run(
         "n_items_excluded": int(len(excluded_items)),
         "n_seeds": len(per_seed),
         "seed_means": {metric: seed_means[:, j].tolist() for j, metric in enumerate(metrics)},
-        "collapse": diagnose(recs_by_seed, curves_by_seed, k),
+        "collapse": diagnose(recs_by_seed, curves_by_seed, k)
+        if diagnose_collapse
+        else {"collapsed": False, "reasons": [], "not_diagnosed": "not personalised"},
     }
     return per_user, summary, report

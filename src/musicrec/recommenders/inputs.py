@@ -13,13 +13,14 @@ failures is an error.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from musicrec.io import read_embedding
 
 SPLIT_COLUMNS = ("user_id", "track_idx", "timestamp", "count")
 CANDIDATE_SETS = ("train", "catalogue")
@@ -247,25 +248,19 @@ def candidate_items(train_items: np.ndarray, item_is_usable: np.ndarray, candida
     return allowed
 
 
-def read_training_inputs(embeddings: str, sidecar: str, train: str, val: str, test: str) -> dict:
-    """Read a trained recommender's input files (the one place they are opened).
+def read_training_inputs(embeddings: str, sidecar: str, train: str, val: str, test: str, track_ids: str) -> dict:
+    """Read a recommender's input files (the one place they are opened).
 
-    In: paths of the embedding matrix (.npy), its sidecar (.json) and the three splits
-    (.parquet). Out: keyword arguments for ``fit_shallow`` / ``fit_bert4rec``:
-    ``embeddings``, ``excluded_rows`` (from the sidecar's failures), ``train_frame``,
-    ``val_frame``, ``test_frame`` and ``sources`` (the paths, for error messages).
+    In: paths of the embedding matrix (.npy), its sidecar (.json), the three splits
+    (.parquet) and ``data/trackid_sorted.csv`` (row i of every matrix is its track i).
+    Out: keyword arguments for the registry's fit functions: ``embeddings``,
+    ``excluded_rows`` (from the sidecar's failures), ``train_frame``, ``val_frame``,
+    ``test_frame`` and ``sources`` (the paths, for error messages). Raises
+    :class:`musicrec.io.ArtefactError` naming the file when the matrix is not 2-D, its rows
+    are not the catalogue's tracks, or it disagrees with its sidecar.
     """
-    with open(sidecar) as handle:
-        try:
-            metadata = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{sidecar}: not valid JSON ({error}); re-run the merge step that writes it") from error
-    matrix = np.load(embeddings)
-    if "dim" in metadata and matrix.ndim == 2 and int(metadata["dim"]) != matrix.shape[1]:
-        raise InputError(
-            f"{sidecar}: dim {metadata['dim']} but {embeddings} has {matrix.shape[1]} columns; the two files come "
-            "from different runs: re-run the merge step"
-        )
+    n_tracks = len(pd.read_csv(track_ids, usecols=["track_id"]))
+    matrix, metadata = read_embedding(embeddings, sidecar, n_tracks=n_tracks)
     return {
         "embeddings": matrix,
         "excluded_rows": excluded_rows_from_sidecar(metadata, sidecar),
