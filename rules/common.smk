@@ -18,10 +18,12 @@ os.environ.update(
 
 from musicrec import paths
 from musicrec.backbones import available_backbones
+from musicrec.config_checks import check_config
 from musicrec.embeddings import derived_embeddings, enabled_backbones, is_multi_layer
 from musicrec.recommenders.registry import NO_EMBEDDING, configured_runs
 
 validate(config, "../schemas/config.schema.yaml")
+check_config(config)
 
 RESULTS = config["results"]
 EVALUATION = config["evaluation"]
@@ -110,13 +112,21 @@ def run_embeddings(run):
     """The embeddings a run scores: every one, less id tables for models that cannot learn them."""
     if run in DECLARED_RUNS:
         return DECLARED_RUNS[run]["embeddings"]
-    recommender = RUNS[run].recommender
+    recommender, only = RUNS[run].recommender, RUNS[run].embeddings
     if not recommender.needs_embedding:
         return [NO_EMBEDDING]
+    if only is not None:
+        unknown = sorted(set(only) - set(EMBEDDINGS))
+        if unknown:
+            raise ValueError(
+                f"config recommenders.{recommender.name}.embeddings: {unknown} are not embeddings; "
+                f"known: {sorted(EMBEDDINGS)}"
+            )
     return [
         name
         for name, spec in EMBEDDINGS.items()
-        if not spec["trainable"] or recommender.learns_items
+        if (not spec["trainable"] or recommender.learns_items)
+        and (only is None or name in only)
     ]
 
 
@@ -345,7 +355,12 @@ def training_curves(wildcards):
 
 
 def final_outputs():
-    targets = [out(paths.COMPARISON_PLOT), out(paths.VERDICT), out(paths.COSTS)]
+    targets = [
+        out(paths.COMPARISON_PLOT),
+        out(paths.VERDICT),
+        out(paths.COSTS),
+        out(paths.DATA_QUALITY),
+    ]
     for family in families():
         targets += [out(paths.TABLE, family=family), out(paths.PLOT, family=family)]
     for run in run_names():

@@ -39,10 +39,11 @@ rule make_table:
         ],
         track_ids=out(paths.TRACK_IDS),
     output:
-        table=report(
-            out(paths.TABLE),
+        table=out(paths.TABLE),
+        display=report(
+            out(paths.TABLE_DISPLAY),
             caption="../report/table.rst",
-            category="Tables",
+            category="2. Tables",
             labels={"recommender": "{family}"},
         ),
     log:

@@ -52,6 +52,7 @@ METRICS_SUMMARY = "metrics/{run}/{embedding}.{part}.csv"
 EVALUATION_REPORT = "metrics/{run}/{embedding}.{part}.json"
 # {family}: a recommender of the registry (its variants are rows of its table).
 TABLE = "tables/{family}.csv"
+TABLE_DISPLAY = "tables/{family}.display.csv"  # rounded, intervals in one cell: the report's
 SIGNIFICANCE = "tables/significance/{run}.csv"
 SIGNIFICANCE_MEANS = "tables/significance/{run}.means.csv"  # the tested users' means
 VERDICT = "tables/verdict.csv"
@@ -60,7 +61,6 @@ PLOT = "plots/{family}.png"
 SIGNIFICANCE_PLOT = "plots/significance/{run}.png"
 CURVES_PLOT = "plots/curves/{run}.png"
 COMPARISON_PLOT = "plots/comparison.png"
-REPORT_TABLES = "report/tables.html"
 
 EVALUATED_PARTS = ("val", "test")
 

@@ -2,7 +2,8 @@
 
 Rule make_table. params.cells: (run, embedding) pairs in the order of input.summaries and
 input.reports; input.sidecars: the embeddings' sidecars (size, failed tracks); track_ids:
-the catalogue (for the narrow-catalogue warning). output: table (csv).
+the catalogue (for the narrow-catalogue warning). output: table (csv, full precision) and
+display (rounded, intervals and seed spread in one cell: the report's).
 """
 
 import json
@@ -12,7 +13,7 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
 import pandas as pd
 
-from musicrec.evaluation.tables import Cell, make_table, narrow_catalogue_warnings
+from musicrec.evaluation.tables import Cell, display_table, make_table, narrow_catalogue_warnings
 from musicrec.io import read_sidecar, write_csv
 from musicrec.recommenders.registry import NO_EMBEDDING
 
@@ -38,4 +39,5 @@ for warning in narrow_catalogue_warnings(
 ):
     print(f"WARNING: {warning}", file=sys.stderr)
 write_csv(table, snakemake.output.table)  # noqa: F821
+write_csv(display_table(table, k=int(params.k)), snakemake.output.display)  # noqa: F821
 print(table.to_string(index=False), file=sys.stderr)

@@ -29,4 +29,5 @@ for run, tests_path, means_path in zip(params.runs, inputs.tests, inputs.means, 
     table = result.table.assign(summary=result.summaries[run], left_out_collapsed=", ".join(dropped))
     rows.append(table)
     print(result.summaries[run], file=sys.stderr)
-write_csv(pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(), snakemake.output.verdict)  # noqa: F821
+verdicts = pd.concat(rows, ignore_index=True).round(4) if rows else pd.DataFrame()
+write_csv(verdicts, snakemake.output.verdict)  # noqa: F821

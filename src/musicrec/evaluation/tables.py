@@ -113,3 +113,30 @@ def narrow_catalogue_warnings(n_tracks: int, dims: Mapping[str, int], trained: b
         for name, dim in dims.items()
         if dim > 0 and n_tracks < factor * dim
     ]
+
+
+def display_table(table: pd.DataFrame, k: int, digits: int = 3) -> pd.DataFrame:
+    """The table as a reader sees it in the report: one cell per metric, ``mean [lower, upper]``.
+
+    Rounded to ``digits``; ``± sd`` over seeds is appended when a run has several seeds;
+    a collapsed row says so in its ``note``.
+    """
+    rows = []
+    for values in table.to_dict("records"):
+        row = {
+            "run": values["run"],
+            "embedding": values["embedding"],
+            "users": values["n_users"],
+            "seeds": values["n_seeds"],
+            "dim": values["dim"],
+        }
+        for metric in metric_columns(k):
+            text = f"{values[metric]:.{digits}f} [{values[metric + '_lower']:.{digits}f}, {values[metric + '_upper']:.{digits}f}]"
+            if values["n_seeds"] > 1:
+                text += f" ±{values[metric + '_seed_sd']:.{digits}f}"
+            row[metric] = text
+        row["failed tracks"] = values["n_failed"]
+        row["pairs removed"] = values["pairs_removed"]
+        row["note"] = f"COLLAPSED: {values['collapse']}" if values["collapsed"] else ""
+        rows.append(row)
+    return pd.DataFrame(rows)

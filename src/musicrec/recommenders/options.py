@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 # Keys of a recommenders.<name> block that decide which jobs run, not what is trained.
-WORKFLOW_KEYS = ("enabled", "variants", "resources")
+WORKFLOW_KEYS = ("enabled", "variants", "embeddings", "resources")
 
 
 class OptionsError(ValueError):

@@ -90,6 +90,7 @@ class Run:
     variant: str | None
     options: dict = field(default_factory=dict)  # model options, already checked
     resources: dict = field(default_factory=dict)
+    embeddings: tuple[str, ...] | None = None  # None: every embedding of the registry
 
     @property
     def family(self) -> str:
@@ -119,10 +120,12 @@ def configured_runs(recommenders: Mapping[str, Any]) -> list[Run]:
             continue
         parse_options(entry.options_type, options, f"config recommenders.{name}")
         resources = dict(workflow.get("resources", {}))
+        only = workflow.get("embeddings")
+        only = tuple(only) if only is not None else None
         if not entry.variants:
             if "variants" in workflow:
                 raise OptionsError(f"config recommenders.{name}.variants: {name} has no variants")
-            runs.append(Run(name, entry, None, options, resources))
+            runs.append(Run(name, entry, None, options, resources, only))
             continue
         variants = workflow.get("variants", list(entry.default_variants))
         for variant in variants:
@@ -130,7 +133,7 @@ def configured_runs(recommenders: Mapping[str, Any]) -> list[Run]:
                 raise OptionsError(
                     f"config recommenders.{name}.variants: unknown variant {variant!r}; expected {list(entry.variants)}"
                 )
-            runs.append(Run(f"{name}-{variant}", entry, variant, options, resources))
+            runs.append(Run(f"{name}-{variant}", entry, variant, options, resources, only))
     if not runs:
         raise ValueError("config recommenders: every recommender is disabled")
     return runs
