@@ -83,6 +83,7 @@ def generate(n_users: int, n_items: int, positives: int, dim: int, seed: int = 0
         val_count=np.ones(len(val_users), dtype=np.float32),
         target_users=np.sort(val_users),
         item_is_usable=np.ones(n_items, dtype=bool),
+        item_is_candidate=np.ones(n_items, dtype=bool),
     )
     embeddings = rng.standard_normal((n_items, dim), dtype=np.float32)
     return interactions, embeddings
@@ -113,7 +114,7 @@ def shallow_task(case: dict, interactions, embeddings, device):
     import torch.nn.functional as F
     from torch.utils.data import DataLoader, Dataset
 
-    from musicrec.recommenders.shallow_data import ShallowTask, build_shallow_model, shallow_options
+    from musicrec.recommenders.shallow_training import ShallowTask, build_shallow_model, shallow_options
 
     options = shallow_options({"batch_size": case["batch"]})  # else the paper's: item sampling, 20 negatives
     model = build_shallow_model("embedding", embeddings, interactions, options, seed=0)
@@ -171,21 +172,12 @@ def shallow_task(case: dict, interactions, embeddings, device):
 
 
 def bert4rec_task(case: dict, interactions, embeddings, device):
-    import torch
     import torch.nn.functional as F
 
-    from musicrec.recommenders.bert4rec import Bert4Rec
-    from musicrec.recommenders.sequences import Bert4RecTask, bert4rec_options
+    from musicrec.recommenders.bert4rec_training import Bert4RecTask, bert4rec_options, build_bert4rec_model
 
     options = bert4rec_options({"batch_size": case["batch"]})  # else the paper's: 50 slots, 2 layers, 2 heads
-    torch.manual_seed(0)
-    model = Bert4Rec(
-        torch.from_numpy(embeddings),
-        max_seq_len=options.max_seq_len,
-        num_layers=options.num_layers,
-        num_heads=options.num_heads,
-        intermediate_size=options.intermediate_size,
-    )
+    model = build_bert4rec_model(embeddings, options, seed=0)
     task = Bert4RecTask(model, interactions, options, device, options.max_seq_len)
     if case["variant"] == "baseline":
 
