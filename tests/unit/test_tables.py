@@ -18,7 +18,14 @@ from musicrec.evaluation.plots import (
     run_labels,
     training_curves_plot,
 )
-from musicrec.evaluation.tables import ID_COLUMNS, Cell, make_table, narrow_catalogue_warnings, table_columns
+from musicrec.evaluation.tables import (
+    ID_COLUMNS,
+    Cell,
+    display_table,
+    make_table,
+    narrow_catalogue_warnings,
+    table_columns,
+)
 
 K = 10
 
@@ -66,7 +73,7 @@ def cells():
             report(removed=2, reasons=("100% of users get the same top-10 list", "the validation loss never moved")),
             dim=40,
         ),
-        Cell("shallow-interaction", "musicnn", summary_of(0.7, 4, seed_sd=0.01), report(removed=2), dim=200, n_failed=2),
+        Cell("shallow-interaction", "musicnn", summary_of(0.7, 4, seed_sd=0.01), report(2), dim=200, n_failed=2),
         Cell("popularity", "none", summary_of(0.5, 5), report()),
     ]
 
@@ -169,6 +176,33 @@ def test_narrow_catalogue_warnings_name_wide_embeddings_of_trained_runs_only():
     assert narrow_catalogue_warnings(399, {"edge": 80}, trained=True) != []
     assert narrow_catalogue_warnings(400, dims, trained=False) == []
     assert len(narrow_catalogue_warnings(400, dims, trained=True, factor=11)) == 3  # 0-d (no embedding) never
+
+
+def test_display_table_puts_mean_interval_and_seed_spread_in_one_rounded_cell(table):
+    shown = display_table(table, K, digits=3)
+    assert list(shown.columns) == [
+        "run",
+        "embedding",
+        "users",
+        "seeds",
+        "dim",
+        *metric_columns(K),
+        "failed tracks",
+        "pairs removed",
+        "note",
+    ]
+    assert shown[["run", "embedding"]].values.tolist() == table[["run", "embedding"]].values.tolist()
+    first = table.iloc[0]  # shallow-embedding on musicnn, 3 seeds
+    assert shown.at[0, "hitrate@10"] == (
+        f"{first['hitrate@10']:.3f} [{first['hitrate@10_lower']:.3f}, {first['hitrate@10_upper']:.3f}]"
+        f" ±{first['hitrate@10_seed_sd']:.3f}"
+    )
+    assert shown.at[0, "failed tracks"] == 2 and shown.at[0, "pairs removed"] == 2
+    popularity = shown.index[shown["run"] == "popularity"][0]
+    assert "±" not in shown.at[popularity, "mrr@10"]  # one seed: no spread to show
+    collapsed = shown.index[(shown["run"] == "shallow-interaction") & (shown["embedding"] == "mfcc")][0]
+    assert shown.at[collapsed, "note"].startswith("COLLAPSED: 100% of users get the same top-10 list")
+    assert (shown.drop(index=collapsed)["note"] == "").all()
 
 
 # --- plots ------------------------------------------------------------------------------
