@@ -161,3 +161,8 @@ def write_embedding(
     check_embedding(matrix, content, None, str(npy))
     write_npy(matrix, npy)
     write_json(content, json_path)
+
+
+def write_figure(figure: Any, path: str | os.PathLike, dpi: int = 150) -> None:
+    """A matplotlib figure as PNG, atomically (the format is named: the temporary name ends in .png anyway)."""
+    write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=dpi))

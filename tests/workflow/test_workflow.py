@@ -205,3 +205,52 @@ def test_every_backbone_of_the_paper_resolves_in_the_dag(tmp_path):
     assert extracted == {"musicnn", "mfcc", "random", "mert", "music2vec", "encodecmae", "jukemir", "musicfm"}
     shards = [w for r, w in jobs if r == "extract_embeddings" and "backbone=jukemir" in w]
     assert len(shards) == paper["extraction"]["backbones"]["jukemir"]["shards"]
+
+
+NEW_EMBEDDING_RULE = '''
+
+# Added by the test: a derived embedding of a new kind, one rule and one declaration.
+declare_embedding("musicnn-half", source="musicnn")
+
+
+rule halve_musicnn:
+    input:
+        embeddings=embedding_file("musicnn"),
+    output:
+        embeddings=embedding_file("musicnn-half"),
+        sidecar=embedding_sidecar("musicnn-half"),
+    log:
+        log_file("halve_musicnn", "musicnn-half"),
+    run:
+        import numpy as np
+        from musicrec.io import write_embedding
+
+        matrix = np.load(input.embeddings)[:, :100]
+        write_embedding(
+            matrix,
+            {"embedding": "musicnn-half", "kind": "derived", "source": "musicnn"},
+            output.embeddings,
+            output.sidecar,
+        )
+'''
+
+
+def test_one_rule_adds_an_embedding_to_every_table_and_test(workdir, tmp_path):
+    """Done-when of issue 8: a new derived embedding is one rule; it gets every recommender,
+    evaluation, table and significance test with no other edit."""
+    work = tmp_path / "work"
+    shutil.copytree(workdir, work, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
+    with open(work / "rules/extract.smk", "a") as handle:
+        handle.write(NEW_EMBEDDING_RULE)
+    jobs = planned_jobs(work)
+    with_it = {rule for rule, w in jobs if "embedding=musicnn-half" in w}
+    assert {"recommend", "train_recommender", "evaluate"} <= with_it
+    trained = {w.split("run=")[1].split(",")[0] for r, w in jobs if r == "train_recommender" and "musicnn-half" in w}
+    assert trained == {"shallow-embedding", "shallow-interaction", "bert4rec"}
+    assert {"make_table", "compare_embeddings", "verdict"} <= {rule for rule, _ in jobs}
+    result = snakemake(work, "results/tables/knn.csv", "results/tables/significance/knn.csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(work / "results/tables/knn.csv")
+    assert "musicnn-half" in set(table["embedding"]) and table.set_index("embedding").at["musicnn-half", "dim"] == 100
+    tests = pd.read_csv(work / "results/tables/significance/knn.csv")
+    assert "musicnn-half" in set(tests["a"]) | set(tests["b"])

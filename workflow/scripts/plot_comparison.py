@@ -8,6 +8,7 @@ import pandas as pd
 
 from musicrec.evaluation.metrics import metric_columns
 from musicrec.evaluation.plots import bar_plot, confidence_label, run_labels
+from musicrec.io import write_figure
 
 params = snakemake.params  # noqa: F821
 k = int(params.k)
@@ -18,4 +19,4 @@ figure = bar_plot(
     metrics=metric_columns(k),
     title=f"{params.family}: test metrics @{k}, mean over users ({users}) with {confidence_label(params.confidence)}",
 )
-figure.savefig(snakemake.output.plot, dpi=150)  # noqa: F821
+write_figure(figure, snakemake.output.plot)  # noqa: F821

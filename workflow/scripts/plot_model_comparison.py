@@ -7,6 +7,7 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 import pandas as pd
 
 from musicrec.evaluation.plots import confidence_label, model_comparison_plot
+from musicrec.io import write_figure
 
 params = snakemake.params  # noqa: F821
 k = int(params.k)
@@ -16,4 +17,4 @@ figure = model_comparison_plot(
     metrics=[f"hitrate@{k}", f"ndcg@{k}"],
     title=f"recommender x embedding, test @{k} with {confidence_label(params.confidence)}",
 )
-figure.savefig(snakemake.output.plot, dpi=150)  # noqa: F821
+write_figure(figure, snakemake.output.plot)  # noqa: F821

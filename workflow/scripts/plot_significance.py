@@ -7,8 +7,9 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 import pandas as pd
 
 from musicrec.evaluation.significance_plots import significance_heatmap
+from musicrec.io import write_figure
 
 params = snakemake.params  # noqa: F821
 tests = pd.read_csv(snakemake.input.tests)  # noqa: F821
 figure = significance_heatmap(tests, metric=params.metric, confidence=float(params.confidence))
-figure.savefig(snakemake.output.plot, dpi=150)  # noqa: F821
+write_figure(figure, snakemake.output.plot)  # noqa: F821

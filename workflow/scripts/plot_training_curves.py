@@ -7,8 +7,9 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 import pandas as pd
 
 from musicrec.evaluation.plots import training_curves_plot
+from musicrec.io import write_figure
 
 params = snakemake.params  # noqa: F821
 curves = {label: pd.read_csv(path) for label, path in zip(params.labels, snakemake.input.curves, strict=True)}  # noqa: F821
 figure = training_curves_plot(curves, title=f"{params.run}: loss per epoch")
-figure.savefig(snakemake.output.plot, dpi=150)  # noqa: F821
+write_figure(figure, snakemake.output.plot)  # noqa: F821
