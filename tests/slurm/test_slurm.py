@@ -169,14 +169,25 @@ def tiny_workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_run(slurm_cluster, tiny_workdir, failure_process):
-    return run_snakemake(tiny_workdir, "--configfile", "configs/tiny.yaml")
+    return run_snakemake(tiny_workdir, "--configfile", "configs/tiny.yaml", "configs/slurm-test.yaml")
 
 
 # ---------------------------------------------------------------- the tiny workflow
 
 
+def merged(base: dict, overlay: dict) -> dict:
+    """``overlay`` on top of ``base``, nested mappings merged (as Snakemake merges config files)."""
+    result = dict(base)
+    for key, value in overlay.items():
+        result[key] = merged(result[key], value) if isinstance(value, dict) and isinstance(result.get(key), dict) else value
+    return result
+
+
 def tiny_config(workdir: Path) -> dict:
-    return yaml.safe_load((workdir / "configs" / "tiny.yaml").read_text())
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    for overlay in ("tiny.yaml", "slurm-test.yaml"):
+        config = merged(config, yaml.safe_load((workdir / "configs" / overlay).read_text()))
+    return config
 
 
 def test_tiny_workflow_completes(tiny_run, tiny_workdir):
@@ -190,7 +201,9 @@ def test_tiny_workflow_completes(tiny_run, tiny_workdir):
         embeddings = np.load(results / "embeddings" / f"{backbone}.npy")
         assert embeddings.shape[0] == config["dataset"]["demo"]["n_tracks"]
     table = pd.read_csv(results / "tables" / "knn.csv")
-    assert sorted(table["backbone"]) == sorted(backbones)
+    assert sorted(table.loc[table.run == "knn", "embedding"]) == ["musicnn", "random"]
+    shallow = pd.read_csv(results / "tables" / "shallow.csv")
+    assert sorted(shallow.loc[shallow.run == "shallow-embedding", "embedding"]) == ["musicnn", "random"]
 
 
 def test_every_job_went_through_slurm(tiny_run):
