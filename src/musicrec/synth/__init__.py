@@ -1,0 +1,9 @@
+"""LLM-teacher synthesis of user-interest triplets, the embedder benchmark and the student.
+
+One file per idea: ``weights`` (packaged model files, hash-verified), ``server`` (a
+local llama.cpp server in a child process), ``client`` (the OpenAI-protocol teacher
+with validation and repair), ``cache`` (the SQLite call store), ``schemas`` (the
+answers' JSON schemas and validators), ``segments`` (listening histories as text),
+``positives`` / ``negatives`` (the two synthesis phases), ``audit``, ``embedders``,
+``embedder_benchmark`` and ``student``.
+"""
