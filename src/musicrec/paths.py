@@ -92,3 +92,22 @@ BENCHMARK = "benchmarks/{rule}/{name}.tsv"  # Snakemake's per-job time and memor
 # formats) beside the mapping and split reports, and the table that sums all three up.
 CATALOGUE_REPORT = "data/catalogue_report.json"
 DATA_QUALITY = "tables/data_quality.csv"
+
+# ---- synth: the LLM teacher's triplets, the embedder benchmark, the student ----------
+SYNTH_POSITIVES_SHARD = "synth/positives/shard-{shard}.parquet"
+SYNTH_POSITIVES_STATS = "synth/positives/shard-{shard}.json"
+SYNTH_TRIPLETS_SHARD = "synth/triplets/shard-{shard}.parquet"
+SYNTH_TRIPLETS_STATS = "synth/triplets/shard-{shard}.json"
+SYNTH_TRIPLETS = "synth/triplets.parquet"
+SYNTH_POOL = "synth/summary_pool.parquet"
+SYNTH_AUDIT = "synth/audit.csv"
+SYNTH_BENCHMARK = "synth/benchmark.csv"
+SYNTH_BENCHMARK_RANKS = "synth/benchmark_ranks.parquet"
+SYNTH_STUDENT = "synth/student/model"
+SYNTH_STUDENT_CURVES = "synth/student/curves.csv"
+SYNTH_STUDENT_CURVE_PLOT = "synth/student/curves.png"
+SYNTH_USER_SIMILARITY = "synth/student/user_similarity.csv"
+# The teacher's call store: not a declared output, so a killed job's rerun resumes from it.
+SYNTH_CALL_CACHE = "checkpoints/synth/calls.sqlite"
+STUDENT_EMBEDDING = "student-text"  # the student's item tower as an embedding of the registry
+STUDENT_RUN = "student"
