@@ -82,7 +82,8 @@ def derived_embeddings(blocks: Mapping[str, Mapping], backbones: Mapping[str, Ma
             )
         if kind == "layer" and "layer" not in block:
             raise ValueError(f"{key}: a layer embedding needs 'layer' (a layer name or index of {source})")
-        if kind == "ids" and not (isinstance(block.get("dim"), int) and block["dim"] >= 1):
+        dim = block.get("dim")  # YAML's true is an int to Python, not a width
+        if kind == "ids" and not (isinstance(dim, int) and not isinstance(dim, bool) and dim >= 1):
             raise ValueError(f"{key}.dim: {block.get('dim')!r}; the id table needs an integer width >= 1")
         checked[name] = block
     return checked
