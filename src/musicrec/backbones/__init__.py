@@ -44,6 +44,7 @@ PLUGIN_OPTION_NAMES = {
     "encodecmae": ("weights", "chunk_seconds", "pooling"),
     "jukemir": ("weights", "layer", "pooling", "context_seconds"),
     "musicfm": ("weights", "stats", "layer", "pooling", "flash", "code_dir"),
+    "whisper": ("weights", "sha256", "random_init", "layer", "pooling", "crop"),
 }
 
 
