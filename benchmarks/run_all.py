@@ -14,6 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["bench_metrics.py", "bench_split.py", "bench_extraction.py", "bench_backbones.py", "bench_training.py"]
+BENCHMARKS += ["bench_significance.py"]
 
 
 def main() -> int:
