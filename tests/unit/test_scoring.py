@@ -17,7 +17,9 @@ TRUTH = pd.DataFrame({"user_id": ["u1", "u2", "u2", "u3", "u4"], "track_idx": [7
 
 
 def recs(lists: dict) -> pd.DataFrame:
-    rows = [(user, rank, track, 1.0 - rank / 10) for user, tracks in lists.items() for rank, track in enumerate(tracks, 1)]
+    rows = [
+        (user, rank, track, 1.0 - rank / 10) for user, tracks in lists.items() for rank, track in enumerate(tracks, 1)
+    ]
     return pd.DataFrame(rows, columns=["user_id", "rank", "track_idx", "score"])
 
 
