@@ -11,7 +11,7 @@ from matplotlib.colors import to_rgba
 from scipy import stats
 
 from musicrec.evaluation.intervals import bootstrap_bounds, bootstrap_means, mean_acceleration
-from musicrec.evaluation.plots import embedding_colours
+from musicrec.evaluation.plots import PINNED_COLOURS, embedding_colours
 from musicrec.evaluation.significance import (
     SPREAD_COLUMNS,
     TEST_COLUMNS,
@@ -452,3 +452,12 @@ def test_heatmap_needs_one_run_and_a_known_metric(run_of_four):
         ValueError, match=r"no row for run 'knn' and metric 'mrr@10' \(metrics: \['hitrate@10', 'ndcg@10'\]\)"
     ):
         significance_heatmap(tests, "mrr@10", 0.95)
+
+
+def test_embedding_colours_are_pinned_and_do_not_depend_on_the_other_names():
+    pinned = embedding_colours(["musicnn", "mfcc", "random", "popularity", "ids"])
+    assert pinned == {name: PINNED_COLOURS[name] for name in pinned}
+    assert len(set(pinned.values())) == 5
+    alone = embedding_colours(["mert@6"])["mert@6"]
+    assert embedding_colours(["random", "mert@6", "musicnn"])["mert@6"] == alone
+    assert alone not in PINNED_COLOURS.values()

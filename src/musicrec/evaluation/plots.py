@@ -23,6 +23,7 @@ PINNED_COLOURS = {
     "random": "#7f7f7f",
     "none": "#d62728",
     "ids": "#9467bd",
+    "popularity": "#e6ab02",
     "mfcc-z": "#98df8a",
 }
 PALETTE = ["#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2"]
