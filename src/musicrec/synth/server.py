@@ -190,6 +190,9 @@ def _serve(args: argparse.Namespace) -> None:
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads
     params.warmup = False
+    # Reusing a previous request's KV cache changes the numerics of the shared prefix, so
+    # greedy decoding could differ between a first run and its resume: recompute every prompt.
+    params.cache_prompt = False
     api_key = os.environ.get("MUSICREC_SERVER_API_KEY")
     if api_key:
         params.api_keys = [api_key]
