@@ -247,7 +247,8 @@ def paired_tests(
     Returns:
         ``TEST_COLUMNS``, one row per (metric, pair), metrics in order, then
         pairs ``(a, b)`` with ``a`` before ``b`` in ``per_user`` order;
-        ``diff = mean_a - mean_b`` on the ``n_users`` shared users.
+        ``diff = mean_a - mean_b`` on the ``n_users`` shared users, which is
+        also the randomisation test's observed statistic ``T``.
         Zero-variance differences are decided here, not left to scipy: all
         differences 0 (identical embeddings) gives ``diff = effect = 0``, a
         point interval and both p = 1; the same non-zero difference for
