@@ -43,10 +43,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from musicrec import paths
 from musicrec.audio import BadAudio, load_clip
 from musicrec.backbones.base import Backbone
-from musicrec.pooling import ALL_LAYERS
 
 FAILURE_COLUMNS = ["row", "audio_path", "reason"]
 BAD_AUDIO_POLICIES = ("fail", "skip")
@@ -352,36 +350,9 @@ class TooMuchBadAudioError(BadAudioError):
 
 
 # Multi-layer extraction -------------------------------------------------------------
-# A backbone block whose `layer` is "all" or a list embeds every track as (n_layers, d_max):
-# the layers artefact (paths.LAYERS), extract-only. It never goes to embeddings/, since an
-# embedding is (n_tracks, d); layer choices and fusions of it are derived embeddings.
-
-
-def is_multi_layer(block: Mapping[str, Any]) -> bool:
-    """Whether backbone block ``block`` (its config mapping) is a multi-layer extraction.
-
-    True when its ``layer`` is ``"all"`` or a list of layers: the plug-in then
-    returns ``(n_layers, d_max)`` per track. A block without ``layer`` takes its
-    plug-in's default, which is always one layer.
-    """
-    layer = block.get("layer")
-    return layer == ALL_LAYERS or isinstance(layer, (list, tuple))
-
-
-def merged_outputs(backbone: str, block: Mapping[str, Any]) -> dict[str, str]:
-    """Where the merged extraction of ``backbone`` goes, relative to the results root.
-
-    Returns ``{"matrix", "sidecar", "failures"}``: the layers artefact
-    (``paths.LAYERS`` ...) for a multi-layer block (:func:`is_multi_layer`),
-    else the embedding (``paths.EMBEDDING`` ...).
-    """
-    if is_multi_layer(block):
-        templates = (paths.LAYERS, paths.LAYERS_SIDECAR, paths.LAYERS_FAILURES)
-    else:
-        templates = (paths.EMBEDDING, paths.EMBEDDING_SIDECAR, paths.EMBEDDING_FAILURES)
-    # Both field names: embedding paths are keyed on {embedding} after the registry refactor.
-    filled = [paths.fill(template, backbone=backbone, embedding=backbone) for template in templates]
-    return dict(zip(("matrix", "sidecar", "failures"), filled))
+# A backbone block whose `layer` is "all" or a list (musicrec.embeddings.is_multi_layer) embeds
+# every track as (n_layers, d_max): the layers artefact (paths.LAYERS), extract-only; layer
+# choices and fusions of it are derived embeddings (musicrec.embeddings.select_layer, ...).
 
 
 def layer_layout(description: Mapping[str, Any]) -> tuple[list[str], list[int]]:
@@ -463,15 +434,3 @@ def describe_merged(description: Mapping[str, Any], merged: np.ndarray) -> dict[
     names, dims = layer_layout(description)
     check_layer_padding(merged, dims, backbone)
     return {**description, "layer_names": names, "layer_dims": dims, "n_layers": len(names)}
-
-
-def unpad_layer(layers: np.ndarray, layer_names: Sequence[str], layer_dims: Sequence[int], layer: str) -> np.ndarray:
-    """Layer ``layer`` of a layers artefact, its padding cut off.
-
-    Returns ``layers[:, i, :layer_dims[i]]``, ``(n_tracks, layer_dims[i])``, for ``layer_names[i] == layer``.
-    """
-    names = [str(name) for name in layer_names]
-    if str(layer) not in names:
-        raise ValueError(f"layer {layer!r} is not in this extraction; its layers are {names}")
-    index = names.index(str(layer))
-    return layers[:, index, : layer_dims[index]]

@@ -284,7 +284,8 @@ def test_a_layer_list_keeps_its_order_and_pooling(clip_path, stock_reference):
 
 def test_penultimate_of_the_layers_artefact_is_the_musicnn_embedding(all_layers, backbone, tmp_path):
     """Through the extraction loop and the merge's sidecar: layers artefact's penultimate == `musicnn`."""
-    from musicrec.extraction import describe_merged, unpad_layer
+    from musicrec.embeddings import layer_index, select_layer
+    from musicrec.extraction import describe_merged
 
     paths = []
     for i, seconds in enumerate([6.0, 9.5, 6.0]):
@@ -295,7 +296,7 @@ def test_penultimate_of_the_layers_artefact_is_the_musicnn_embedding(all_layers,
     assert failures.empty and layers.shape == (3, 9, 753)
     sidecar = describe_merged(all_layers.describe(), layers)
     assert sidecar["layer_names"] == list(MUSICNN_LAYER_DIMS) and sidecar["n_layers"] == 9
-    penultimate = unpad_layer(layers, sidecar["layer_names"], sidecar["layer_dims"], "penultimate")
+    penultimate = select_layer(layers, sidecar["layer_dims"], layer_index("penultimate", sidecar["layer_names"]))
     assert penultimate.shape == (3, 200)
     np.testing.assert_allclose(penultimate, embedding, rtol=1e-5, atol=1e-6)
 

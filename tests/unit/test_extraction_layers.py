@@ -1,17 +1,10 @@
-"""The layers artefact: which blocks are multi-layer, where they go, and the sidecar's layer layout."""
+"""The layers artefact's sidecar: layer names and widths, and the zero padding of narrower layers."""
 
 import numpy as np
 import pytest
 
-from musicrec import paths
-from musicrec.extraction import (
-    check_layer_padding,
-    describe_merged,
-    is_multi_layer,
-    layer_layout,
-    merged_outputs,
-    unpad_layer,
-)
+from musicrec.embeddings import layer_index, select_layer
+from musicrec.extraction import check_layer_padding, describe_merged, layer_layout
 
 
 def padded_layers(n_tracks=4, dims=(3, 5, 2), seed=0):
@@ -26,42 +19,14 @@ def description(**fields):
     return {"backbone": "demo", "output_shape": [3, 5], "layer": ["a", "b", "c"], **fields}
 
 
-@pytest.mark.parametrize(
-    "block, multi",
-    [
-        ({"layer": "all"}, True),
-        ({"layer": [0, 3]}, True),
-        ({"layer": -1}, False),
-        ({}, False),
-        ({"layer": "cnn1"}, False),
-    ],
-)
-def test_all_or_a_list_of_layers_is_a_multi_layer_block(block, multi):
-    assert is_multi_layer(block) is multi
-
-
-def test_multi_layer_blocks_go_to_layers_never_to_embeddings():
-    assert merged_outputs("musicnn_layers", {"layer": "all"}) == {
-        "matrix": paths.fill(paths.LAYERS, backbone="musicnn_layers"),
-        "sidecar": paths.fill(paths.LAYERS_SIDECAR, backbone="musicnn_layers"),
-        "failures": paths.fill(paths.LAYERS_FAILURES, backbone="musicnn_layers"),
-    }
-    single = merged_outputs("musicnn", {"layer": "penultimate"})
-    assert single["matrix"].startswith("embeddings/") and single["matrix"].endswith("musicnn.npy")
-    assert paths.LAYERS == "layers/{backbone}.npy" and paths.LAYERS_SIDECAR == "layers/{backbone}.json"
-
-
-def test_sidecar_gets_layer_names_and_dims_and_unpadding_recovers_each_layer():
+def test_sidecar_gets_layer_names_and_dims_and_each_layer_comes_back_unpadded():
     stacked = padded_layers()
     stacked[1] = np.nan  # a failed track: exempt from the padding check
     sidecar = describe_merged(description(layer_names=["a", "b", "c"], layer_dims=[3, 5, 2]), stacked)
     assert sidecar["layer_names"] == ["a", "b", "c"] and sidecar["layer_dims"] == [3, 5, 2]
     assert sidecar["n_layers"] == 3 and sidecar["backbone"] == "demo"
-    np.testing.assert_array_equal(
-        unpad_layer(stacked, sidecar["layer_names"], sidecar["layer_dims"], "c"), stacked[:, 2, :2]
-    )
-    with pytest.raises(ValueError, match="'d' is not in this extraction"):
-        unpad_layer(stacked, sidecar["layer_names"], sidecar["layer_dims"], "d")
+    index = layer_index("c", sidecar["layer_names"])
+    np.testing.assert_array_equal(select_layer(stacked, sidecar["layer_dims"], index), stacked[:, 2, :2])
 
 
 def test_equal_width_layers_default_to_their_indices():

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicrec.extraction import merge_shard_metadata, merge_shards
+from musicrec.extraction import describe_merged, merge_shard_metadata, merge_shards
 from musicrec.io import write_atomic, write_json
 
 backbone = snakemake.params.backbone
@@ -44,7 +44,8 @@ if not np.array_equal(failed_rows, np.sort(failures["track_idx"].to_numpy())):
     )
 
 sidecar = {
-    **description,
+    # a multi-layer extraction (merge_layers) also gets layer_names, layer_dims and n_layers
+    **describe_merged(description, embeddings),
     "embedding": backbone,
     "kind": "extracted",
     "n_tracks": n_tracks,
