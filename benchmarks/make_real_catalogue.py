@@ -60,9 +60,9 @@ TRANSCODE = {  # stored extension -> (libsndfile container, subtype)
 }
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 READABLE = (".ogg", ".oga", ".opus", ".mp3", ".flac", ".wav", ".aif", ".aiff")
-MEAN_SESSIONS_PER_DAY = 0.08
+MEAN_SESSIONS_PER_DAY = 0.05
 MEAN_SESSION_PLAYS = 4.0
-DISCOVERY = 0.25  # chance that a play is a new track while most of the catalogue is unknown
+DISCOVERY = 0.15  # chance that a play is a new track while most of the catalogue is unknown
 JOIN_WINDOW = 0.6  # listeners join within the first 60 % of the train year
 
 
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", action="append", required=True, help="ALBUM=GLOB of its audio files")
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--users", type=int, default=600)
     parser.add_argument("--loyalty", type=float, default=0.85, help="share of discoveries from the favourite albums")
     parser.add_argument("--second-album", type=float, default=0.4, help="chance a listener has two favourites")
     parser.add_argument("--transcode", default="", help="e.g. opus=0.15,flac=0.15,wav=0.1")
