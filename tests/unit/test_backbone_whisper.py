@@ -8,12 +8,12 @@ cropped forward pass against transformers' own; outputs after a save_pretrained 
 from_pretrained round trip; the pooling over the clip's frames only; and that the
 loaded encoder tells speech from music far better than its random-init control.
 
-The encoder costs the same full 30-s window for every clip (about 1 s of CPU per
-clip, several on a shared machine), so tests that do not need the faithful path
-use ``crop: true`` and 2-s clips; the loaded models are module fixtures.
+The encoder costs the same full 30-s window for every clip (about 2.7 CPU-seconds),
+so tests that do not need the faithful path use ``crop: true`` and clips of 1.5-3 s;
+the loaded models are module fixtures. The speech clips are spoken by espeak-ng
+(Debian package ``espeak-ng``); without it that one test skips.
 """
 
-import math
 import shutil
 import struct
 import subprocess
@@ -218,7 +218,7 @@ def test_random_init_is_the_seeded_control():
 
 
 def speech_clips(tmp_path, seconds):
-    """Eight English sentences spoken by espeak-ng in eight voices, or formant-synthesised vowels without it."""
+    """Eight English sentences spoken by espeak-ng in eight voices (skips without espeak-ng)."""
     sentences = [
         "The quick brown fox jumps over the lazy dog near the river bank today.",
         "Please remember to bring your umbrella because it might rain this afternoon.",
@@ -231,7 +231,9 @@ def speech_clips(tmp_path, seconds):
     ]
     voices = ["en-us", "en-gb", "en-us+f3", "en-gb+m3", "en-us+m5", "en-gb+f2", "en-us+f4", "en-gb-scotland"]
     if shutil.which("espeak-ng") is None:
-        return [formant_speech(seconds, seed) for seed in range(len(sentences))], "formant vowels"
+        # Formant-filtered pulse trains were tried as a stand-in: spectrally so unlike music that the
+        # random control separates them as well as the trained encoder, so they test nothing here.
+        pytest.skip("needs espeak-ng (Debian package espeak-ng) to speak the test sentences")
     from musicrec.audio import load_clip
 
     clips = []
@@ -240,31 +242,7 @@ def speech_clips(tmp_path, seconds):
         subprocess.run(["espeak-ng", "-v", voice, "-s", "160", "-w", str(path), sentence], check=True)
         clip = load_clip(str(path), SAMPLE_RATE, seconds)
         clips.append(np.pad(clip, (0, int(seconds * SAMPLE_RATE) - len(clip))))
-    return clips, "espeak-ng"
-
-
-def formant_speech(seconds, seed):
-    """Voiced syllables: a jittered glottal pulse train through vowel formants changing every ~0.2 s."""
-    from scipy.signal import lfilter
-
-    rng = np.random.default_rng(seed)
-    n_samples = int(seconds * SAMPLE_RATE)
-    f0 = rng.uniform(100, 220) * (
-        1 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * np.arange(n_samples) / SAMPLE_RATE)
-    )
-    phase = np.cumsum(f0 / SAMPLE_RATE)
-    source = np.diff(np.floor(phase), prepend=0.0) + 0.01 * rng.normal(size=n_samples)
-    vowels = [(730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480), (570, 840, 2410)]
-    syllable = int(0.2 * SAMPLE_RATE)
-    out = np.zeros(n_samples)
-    for start in range(0, n_samples, syllable):
-        segment = source[start : start + syllable]
-        for formant in vowels[rng.integers(len(vowels))]:
-            radius = math.exp(-math.pi * 80 / SAMPLE_RATE)
-            theta = 2 * math.pi * formant / SAMPLE_RATE
-            segment = lfilter([1 - radius], [1, -2 * radius * math.cos(theta), radius**2], segment)
-        out[start : start + len(segment)] = segment * np.hanning(len(segment))
-    return (0.5 * out / np.abs(out).max()).astype(np.float32)
+    return clips
 
 
 def separation(vectors, labels):
@@ -285,7 +263,7 @@ def separation(vectors, labels):
 
 def test_the_loaded_encoder_tells_speech_from_music_better_than_random(real_cropped, tmp_path):
     seconds = 3.0
-    speech, source = speech_clips(tmp_path, seconds)
+    speech = speech_clips(tmp_path, seconds)
     music = [
         synthesize_track(genre_centre_style(genre, key=i), seconds, SAMPLE_RATE, np.random.default_rng(i))
         for i, genre in enumerate(list(GENRES)[: len(speech)])
@@ -300,7 +278,7 @@ def test_the_loaded_encoder_tells_speech_from_music_better_than_random(real_crop
         separation(layer, labels) for layer in real_cropped.embed(audio, np.arange(len(audio))).transpose(1, 0, 2)
     ]
     random = [separation(layer, labels) for layer in control.embed(audio, np.arange(len(audio))).transpose(1, 0, 2)]
-    summary = f"speech from {source}; trained (accuracy, Fisher) per layer {trained}; random {random}"
+    summary = f"trained (accuracy, Fisher ratio) per layer {trained}; random-init control {random}"
     assert min(accuracy for accuracy, _ in trained) >= 15 / 16, summary  # at most one clip of 16 wrong, any layer
     assert max(fisher for _, fisher in trained) > 3 * max(fisher for _, fisher in random), summary
     # the transformer blocks add the separation (the random control's blocks add none)
