@@ -2,7 +2,9 @@
 
 The embedding of a clip is the mean over its non-overlapping 3-s patches of
 one layer of the network (by default ``penultimate``, the 200-unit dense layer
-before the 50 tag outputs). The weights are musicnn's bundled checkpoint,
+before the 50 tag outputs); ``layer: all`` (or a list) stacks every layer of
+:data:`LAYERS`, from the front end's ``timbral`` maps to the ``taggram``, zero-padded
+to the widest (753) for the layers artefact. The weights are musicnn's bundled checkpoint,
 restored into musicnn's own graph (:func:`musicnn.models.define_model`) and
 verified; embeddings are computed by :func:`inference_graph`, the same forward
 pass rearranged to cost a third less CPU (see there). This module replaces the
