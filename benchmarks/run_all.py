@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_metrics.py", "bench_split.py", "bench_extraction.py", "bench_backbones.py", "bench_training.py"]
+BENCHMARKS = ["bench_metrics.py", "bench_split.py", "bench_extraction.py", "bench_backbones.py", "bench_training.py", "bench_estimator.py"]
 BENCHMARKS += ["bench_significance.py"]
+BENCHMARKS += ["bench_teacher.py"]
 
 
 def main() -> int:
