@@ -11,6 +11,10 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
+from musicrec.console import report_errors_on_console  # noqa: E402
+
+report_errors_on_console("compare_embeddings")  # noqa: F821
+
 import pandas as pd
 
 from musicrec.evaluation.significance import paired_tests, shared_means

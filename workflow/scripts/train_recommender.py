@@ -12,6 +12,10 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
+from musicrec.console import report_errors_on_console  # noqa: E402
+
+report_errors_on_console(f"train_recommender {snakemake.wildcards.run} on {snakemake.wildcards.embedding}, seed {snakemake.wildcards.seed}")  # noqa: F821
+
 import json
 import logging
 

@@ -170,6 +170,31 @@ def _sigterm_raises():
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def deterministic_cpu(device: torch.device):
+    """On the CPU, run the enclosed code with torch's deterministic algorithms; restore after.
+
+    Why: the gradient of an indexing gather with repeated indices (``rows[inverse]`` in
+    Shallow Net, the [MASK]/padding rows in BERT4Rec) is ``index_put_(accumulate=True)``,
+    whose multi-threaded CPU kernel adds floats with atomics in whichever order the
+    threads get there, so two runs with the same seed differ in the last bits from the
+    first step on, and Adam amplifies that into different models. In deterministic mode
+    torch accumulates serially instead (an op without a deterministic kernel raises rather
+    than silently differing). Results then depend only on the inputs and on the intra-op
+    thread count, fixed on a machine unless OMP_NUM_THREADS (or the scheduler setting it)
+    changes. Other devices are left as they are.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
 def _summary_writer(log_dir: str | Path, purge_step: int):
     # TensorBoard imports TensorFlow when it is installed (seconds and GBs) just to write
     # scalars; its own "no TensorFlow" switch (the module tensorboard.compat.notf) makes it
@@ -197,14 +222,137 @@ def _progress(total: int, description: str, enabled: bool):
     )
 
 
-def _load_state(path: Path, device: torch.device, expected: str) -> dict | None:
-    if not path.exists():
-        return None
-    state = torch.load(path, map_location=device, weights_only=False)
-    if state.get("format") != STATE_FORMAT or state.get("fingerprint") != expected:
-        log.warning("ignoring %s: it belongs to other options, data or seed; training from scratch", path)
-        return None
-    return state
+@dataclass
+class _Progress:
+    """Where training stands; saved after every epoch so a rerun continues from it."""
+
+    history: list[dict] = field(default_factory=list)
+    best_val_loss: float = math.inf
+    best_epoch: int = 0
+    stale_epochs: int = 0
+    finished: bool = False
+
+    @property
+    def last_epoch(self) -> int:
+        return self.history[-1]["epoch"] if self.history else 0
+
+
+class _Checkpoints:
+    """``last.pt`` (everything to continue) and ``best.pt`` (the best weights) in the state folder.
+
+    Without a folder nothing is written and nothing is resumed. A state whose fingerprint
+    differs (other options, data or seed) is ignored.
+    """
+
+    def __init__(self, state_dir: str | Path | None, fingerprint_: str) -> None:
+        self.fingerprint = fingerprint_
+        self.last = self.best = None
+        if state_dir is not None:
+            Path(state_dir).mkdir(parents=True, exist_ok=True)
+            self.last, self.best = Path(state_dir) / LAST_STATE, Path(state_dir) / BEST_STATE
+
+    def load_last(self, device: torch.device) -> dict | None:
+        if self.last is None or not self.last.exists():
+            return None
+        state = torch.load(self.last, map_location=device, weights_only=False)
+        if state.get("format") != STATE_FORMAT or state.get("fingerprint") != self.fingerprint:
+            log.warning("ignoring %s: it belongs to other options, data or seed; training from scratch", self.last)
+            return None
+        return state
+
+    def load_best(self) -> dict[str, torch.Tensor] | None:
+        if self.best is None or not self.best.exists():
+            return None
+        best = torch.load(self.best, map_location="cpu", weights_only=False)
+        return best["model"] if best.get("fingerprint") == self.fingerprint else None
+
+    def save_best(self, weights: dict[str, torch.Tensor], epoch: int, val_loss: float) -> None:
+        if self.best is not None:
+            payload = {"fingerprint": self.fingerprint, "epoch": epoch, "val_loss": val_loss, "model": weights}
+            _save_atomic(payload, self.best)
+
+    def save_last(self, progress: _Progress, model, optimizer, scheduler, scaler) -> None:
+        if self.last is not None:
+            _save_atomic(
+                {
+                    "format": STATE_FORMAT,
+                    "fingerprint": self.fingerprint,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict() if scaler is not None else None,
+                    **dataclasses.asdict(progress),
+                },
+                self.last,
+            )
+
+
+def _mixed_precision(device: torch.device, enabled: bool):
+    """(autocast context factory, GradScaler or None): bf16 where supported, fp16 + scaler else; CUDA only."""
+    amp_dtype = None
+    if device.type == "cuda" and enabled:
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+
+    def autocast():
+        return torch.autocast("cuda", dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+
+    return autocast, scaler
+
+
+def _train_epoch(task, optimizer, scaler, autocast, generator, epoch, settings, on_step, progress) -> float:
+    """One pass over the task's batches; the mean training loss. Raises on a non-finite loss."""
+    task.model.train()
+    loss_sum = torch.zeros((), device=task.device)
+    steps = 0
+    with _progress(task.n_train_batches(), f"epoch {epoch}/{settings.max_epochs}", progress) as bar:
+        for step, batch in enumerate(task.train_batches(generator)):
+            optimizer.zero_grad(set_to_none=True)
+            with autocast():
+                loss = task.train_loss(batch)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            loss_sum += loss.detach().float()
+            steps += 1
+            bar.update(1)
+            if progress and step % 20 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            if on_step is not None:
+                on_step(epoch, step)
+    train_loss = float(loss_sum) / max(steps, 1)
+    if not math.isfinite(train_loss):
+        raise FloatingPointError(
+            f"training diverged in epoch {epoch} (train loss {train_loss}); lower the lr option "
+            f"(now {settings.lr}) or check the embeddings' scale"
+        )
+    return train_loss
+
+
+def _validation_loss(task, autocast, epoch: int, lr: float) -> float:
+    task.model.eval()
+    with torch.no_grad(), autocast():
+        value = float(task.validation_loss())
+    if not math.isfinite(value):
+        raise FloatingPointError(
+            f"validation loss is {value} after epoch {epoch}; lower the lr option (now {lr}) or check "
+            "the embeddings' scale"
+        )
+    return value
+
+
+def _log_scalars(writer, epoch: int, row: dict) -> None:
+    if writer is None:
+        return
+    writer.add_scalar("loss/train", row["train_loss"], epoch)
+    writer.add_scalar("loss/val", row["val_loss"], epoch)
+    writer.add_scalar("lr", row["lr"], epoch)
+    writer.add_scalar("seconds_per_epoch", row["seconds"], epoch)
+    writer.flush()
 
 
 def train(
@@ -232,180 +380,119 @@ def train(
         raise InputError("nothing to train: every parameter is frozen (check freeze_items / freeze_users)")
     optimizer = torch.optim.Adam(trainable, lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=settings.lr_patience)
-    on_cuda = device.type == "cuda"
-    amp_dtype = None
-    if on_cuda and settings.mixed_precision:
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    autocast, scaler = _mixed_precision(device, settings.mixed_precision)
+    checkpoints = _Checkpoints(state_dir, run_fingerprint)
 
-    def autocast():
-        return torch.autocast("cuda", dtype=amp_dtype) if amp_dtype is not None else nullcontext()
-
-    state_path = best_path = None
-    state = None
-    if state_dir is not None:
-        Path(state_dir).mkdir(parents=True, exist_ok=True)
-        state_path, best_path = Path(state_dir) / LAST_STATE, Path(state_dir) / BEST_STATE
-        state = _load_state(state_path, device, run_fingerprint)
-
-    history: list[dict] = []
-    best_val_loss, best_epoch, stale_epochs, finished = math.inf, 0, 0, False
+    done = _Progress()
     best_state = _cpu_state(model)
-
-    def keep_best(epoch: int, val_loss: float) -> None:
-        nonlocal best_state
-        best_state = _cpu_state(model)
-        if best_path is not None:
-            payload = {"fingerprint": run_fingerprint, "epoch": epoch, "val_loss": val_loss, "model": best_state}
-            _save_atomic(payload, best_path)
+    state = checkpoints.load_last(device)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
-        history = list(state["history"])
-        best_val_loss, best_epoch = state["best_val_loss"], state["best_epoch"]
-        stale_epochs, finished = state["stale_epochs"], state["finished"]
-        best = torch.load(best_path, map_location="cpu", weights_only=False) if best_path.exists() else {}
-        if best.get("fingerprint") == run_fingerprint:
-            best_state = best["model"]
+        done = _Progress(**{key: state[key] for key in ("history", "best_val_loss", "best_epoch", "stale_epochs", "finished")})
+        done.history = list(done.history)
+        best_state = checkpoints.load_best() or best_state
         log.info(
             "resuming from %s: %d epoch(s) done%s",
-            state_path,
-            history[-1]["epoch"],
-            ", training had finished" if finished else "",
+            checkpoints.last,
+            done.last_epoch,
+            ", training had finished" if done.finished else "",
         )
-    resumed_from = history[-1]["epoch"] if history else 0
+    resumed_from = done.last_epoch
 
-    def validation_loss(epoch: int) -> float:
-        model.eval()
-        with torch.no_grad(), autocast():
-            value = float(task.validation_loss())
-        if not math.isfinite(value):
-            raise FloatingPointError(
-                f"validation loss is {value} after epoch {epoch}; lower the lr option (now {settings.lr}) or check "
-                "the embeddings' scale"
-            )
-        return value
+    def keep_best(epoch: int, val_loss: float) -> None:
+        nonlocal best_state
+        best_state = _cpu_state(model)
+        checkpoints.save_best(best_state, epoch, val_loss)
 
     writer = None
-    if tensorboard_dir is not None and not finished:
-        writer = _summary_writer(tensorboard_dir, purge_step=resumed_from + 1 if history else 0)
-    if not history:
+    if tensorboard_dir is not None and not done.finished:
+        writer = _summary_writer(tensorboard_dir, purge_step=resumed_from + 1 if done.history else 0)
+    if not done.history:
         # Epoch 0 is the untrained model: the curves start where training starts, and a run
         # in which no epoch beats the initial weights keeps the initial weights.
-        best_val_loss = validation_loss(0)
-        history.append(
-            {"epoch": 0, "train_loss": math.nan, "val_loss": best_val_loss, "lr": settings.lr, "seconds": 0.0}
+        done.best_val_loss = _validation_loss(task, autocast, 0, settings.lr)
+        done.history.append(
+            {"epoch": 0, "train_loss": math.nan, "val_loss": done.best_val_loss, "lr": settings.lr, "seconds": 0.0}
         )
-        keep_best(0, best_val_loss)
+        keep_best(0, done.best_val_loss)
         if writer is not None:
-            writer.add_scalar("loss/val", best_val_loss, 0)
-        log.info("epoch 0 (untrained): val %.5f", best_val_loss)
+            writer.add_scalar("loss/val", done.best_val_loss, 0)
+        log.info("epoch 0 (untrained): val %.5f", done.best_val_loss)
 
-    start = resumed_from + 1
     trained = 0
     try:
-        with _sigterm_raises():
-            for epoch in range(start, settings.max_epochs + 1):
-                if finished:
+        with _sigterm_raises(), deterministic_cpu(device):
+            for epoch in range(resumed_from + 1, settings.max_epochs + 1):
+                if done.finished:
                     break
                 began = time.perf_counter()
                 torch.manual_seed(_epoch_seed(settings.seed, epoch))  # dropout
                 generator = torch.Generator(device=device)
                 generator.manual_seed(_epoch_seed(settings.seed, epoch))
-                model.train()
                 lr = optimizer.param_groups[0]["lr"]
-                loss_sum = torch.zeros((), device=device)
-                steps = 0
-                with _progress(task.n_train_batches(), f"epoch {epoch}/{settings.max_epochs}", progress) as bar:
-                    for step, batch in enumerate(task.train_batches(generator)):
-                        optimizer.zero_grad(set_to_none=True)
-                        with autocast():
-                            loss = task.train_loss(batch)
-                        if scaler is not None:
-                            scaler.scale(loss).backward()
-                            scaler.step(optimizer)
-                            scaler.update()
-                        else:
-                            loss.backward()
-                            optimizer.step()
-                        loss_sum += loss.detach().float()
-                        steps += 1
-                        bar.update(1)
-                        if progress and step % 20 == 0:
-                            bar.set_postfix(loss=f"{loss.item():.4f}")
-                        if on_step is not None:
-                            on_step(epoch, step)
-                train_loss = float(loss_sum) / max(steps, 1)
-                if not math.isfinite(train_loss):
-                    raise FloatingPointError(
-                        f"training diverged in epoch {epoch} (train loss {train_loss}); lower the lr option "
-                        f"(now {settings.lr}) or check the embeddings' scale"
-                    )
-                val_loss = validation_loss(epoch)
-                scheduler.step(val_loss)
-                seconds = time.perf_counter() - began
-                history.append(
-                    {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr, "seconds": seconds}
+                train_loss = _train_epoch(
+                    task, optimizer, scaler, autocast, generator, epoch, settings, on_step, progress
                 )
-                improved = val_loss < best_val_loss
+                val_loss = _validation_loss(task, autocast, epoch, settings.lr)
+                scheduler.step(val_loss)
+                row = {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "val_loss": val_loss,
+                    "lr": lr,
+                    "seconds": time.perf_counter() - began,
+                }
+                done.history.append(row)
+                improved = val_loss < done.best_val_loss
                 if improved:
-                    best_val_loss, best_epoch, stale_epochs = val_loss, epoch, 0
+                    done.best_val_loss, done.best_epoch, done.stale_epochs = val_loss, epoch, 0
                     keep_best(epoch, val_loss)
                 else:
-                    stale_epochs += 1
-                finished = stale_epochs >= settings.patience or epoch == settings.max_epochs
+                    done.stale_epochs += 1
+                done.finished = done.stale_epochs >= settings.patience or epoch == settings.max_epochs
                 trained += 1
-                if state_path is not None:
-                    _save_atomic(
-                        {
-                            "format": STATE_FORMAT,
-                            "fingerprint": run_fingerprint,
-                            "model": model.state_dict(),
-                            "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(),
-                            "scaler": scaler.state_dict() if scaler is not None else None,
-                            "history": history,
-                            "best_val_loss": best_val_loss,
-                            "best_epoch": best_epoch,
-                            "stale_epochs": stale_epochs,
-                            "finished": finished,
-                        },
-                        state_path,
-                    )
-                if writer is not None:
-                    writer.add_scalar("loss/train", train_loss, epoch)
-                    writer.add_scalar("loss/val", val_loss, epoch)
-                    writer.add_scalar("lr", lr, epoch)
-                    writer.add_scalar("seconds_per_epoch", seconds, epoch)
-                    writer.flush()
+                checkpoints.save_last(done, model, optimizer, scheduler, scaler)
+                _log_scalars(writer, epoch, row)
                 log.info(
                     "epoch %d: train %.5f, val %.5f%s, lr %.2g, %.1f s",
                     epoch,
                     train_loss,
                     val_loss,
-                    " (best)" if improved else f" ({stale_epochs} without improvement)",
+                    " (best)" if improved else f" ({done.stale_epochs} without improvement)",
                     lr,
-                    seconds,
+                    row["seconds"],
                 )
     finally:
         if writer is not None:
             writer.close()
 
-    stopped_early = stale_epochs >= settings.patience
-    if stopped_early and trained:
+    stopped_early = done.stale_epochs >= settings.patience
+    if trained and stopped_early:
         log.info(
-            "early stop after epoch %d: best val loss %.5f at epoch %d", history[-1]["epoch"], best_val_loss, best_epoch
+            "early stop after epoch %d: best val loss %.5f at epoch %d",
+            done.last_epoch,
+            done.best_val_loss,
+            done.best_epoch,
         )
-    if best_epoch == 0:
+    elif trained and done.last_epoch == settings.max_epochs:
+        log.info(
+            "stopped at max_epochs (%d) while still improving within patience: best val loss %.5f at epoch %d; "
+            "more epochs may help",
+            settings.max_epochs,
+            done.best_val_loss,
+            done.best_epoch,
+        )
+    if done.best_epoch == 0:
         log.warning("no epoch improved on the untrained model's validation loss; keeping the initial weights")
     model.load_state_dict(best_state)
     return TrainingOutcome(
-        history=pd.DataFrame(history, columns=CURVE_COLUMNS),
-        best_epoch=best_epoch,
-        best_val_loss=best_val_loss,
+        history=pd.DataFrame(done.history, columns=CURVE_COLUMNS),
+        best_epoch=done.best_epoch,
+        best_val_loss=done.best_val_loss,
         best_state=copy.copy(best_state),
         stopped_early=stopped_early,
         resumed_from_epoch=resumed_from,
