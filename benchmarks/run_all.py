@@ -16,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["bench_metrics.py", "bench_split.py", "bench_extraction.py", "bench_backbones.py", "bench_training.py", "bench_estimator.py"]
 BENCHMARKS += ["bench_significance.py"]
 BENCHMARKS += ["bench_teacher.py"]
+BENCHMARKS += ["bench_probe.py"]
 
 
 def main() -> int:

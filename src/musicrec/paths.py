@@ -111,3 +111,19 @@ SYNTH_USER_SIMILARITY = "synth/student/user_similarity.csv"
 SYNTH_CALL_CACHE = "checkpoints/synth/calls.sqlite"
 STUDENT_EMBEDDING = "student-text"  # the student's item tower as an embedding of the registry
 STUDENT_RUN = "student"
+
+# ---- layers: which layer knows what (probing targets, probes, fusion, search) ----------
+LAYER_TARGETS = "layers/targets.parquet"  # one row per track: 15 acoustic targets + genre, artist, album
+LAYER_TARGET_SKIPS = "layers/targets.skipped.csv"  # NaN cells of targets.parquet and why
+PROBE_FOLDS = "layers/probe/{backbone}.folds.parquet"  # one row per control x layer x target x outer fold
+PROBE_TABLE = "tables/layers/{backbone}.csv"  # layer x target: score with interval, controls, selectivity
+FUSION_WEIGHTS = "tables/layers/{backbone}.fusion_weights.csv"
+FUSION_ROLES = "layers/fusion/{backbone}.roles.parquet"  # track_idx, role: train | val | heldout (by artist)
+FUSION_CHECKPOINT = "models/fusion/{backbone}/best.pt"
+FUSION_CURVES = "models/fusion/{backbone}/curves.csv"
+# Resume state of a fusion job, outside the declared outputs (see TRAINING_STATE).
+FUSION_STATE = "checkpoints/fusion/{backbone}"
+TRACK_NEIGHBOURS = "search/{embedding}.parquet"  # track_idx, rank, neighbour_idx, score
+SEARCH_RECALL = "tables/layers/{backbone}.recall.csv"  # Recall@k on held-out artists, per layer, mean, fused
+PROBE_HEATMAP = "plots/layers/{backbone}.probe.png"
+FUSION_PLOT = "plots/layers/{backbone}.weights.png"

@@ -21,7 +21,9 @@ features, which is exact for an L2 penalty (the optimum lies in X's row space) a
 fit ``min(n, d)``-dimensional; every penalty of the grid is fitted at once by one L-BFGS run with the
 analytic gradient (:func:`softmax_regression_predict`). The majority class of the training part is the
 chance level. Artist as a target cannot be grouped by artist (an unseen artist cannot be
-named), so its folds are grouped by album instead (:data:`LABEL_GROUPING`).
+named), so its folds are grouped by album instead (:data:`LABEL_GROUPING`). A class found
+in a single group (an artist with one album) could never be predicted across grouped folds,
+so only classes spanning two or more groups are probed.
 
 Controls: a shuffled-target control (the training part's targets permuted across tracks,
 scored on the true test targets: what a probe of this capacity gets from no information)
@@ -351,6 +353,10 @@ def _probe_layers(layers, layer_names, targets, labels, settings) -> pd.DataFram
         if grouping not in labels.columns:
             raise ValueError(f"labels: the {label!r} probe groups folds by {grouping!r}, which is missing")
         present = labels[label].notna().to_numpy() & features_valid
+        # A class found in one group only (an artist with one album, a genre of one artist) is
+        # on one side of every grouped split: never predictable, it would only deflate accuracy.
+        spread = labels[present].groupby(label)[grouping].nunique()
+        present &= labels[label].isin(spread.index[spread >= 2]).to_numpy()
         valid = np.flatnonzero(present)
         classes, encoded = np.unique(labels[label].to_numpy()[valid].astype(str), return_inverse=True)
         if len(classes) < 2:
