@@ -18,6 +18,7 @@ include: "rules/data.smk"
 include: "rules/extract.smk"
 include: "rules/layers.smk"
 include: "rules/synth.smk"
+include: "rules/users.smk"
 include: "rules/recommend.smk"
 include: "rules/evaluate.smk"
 

@@ -127,3 +127,25 @@ TRACK_NEIGHBOURS = "search/{embedding}.parquet"  # track_idx, rank, neighbour_id
 SEARCH_RECALL = "tables/layers/{backbone}.recall.csv"  # Recall@k on held-out artists, per layer, mean, fused
 PROBE_HEATMAP = "plots/layers/{backbone}.probe.png"
 FUSION_PLOT = "plots/layers/{backbone}.weights.png"
+
+# ---- users: synthetic users, the aligner, the feedback estimator (issue 12) ------------
+USERS_WORLD = "users/{embedding}/world.npz"  # the synthetic world's arrays (musicrec.users.simulation)
+USERS_WORLD_SIDECAR = "users/{embedding}/world.json"  # its options and seed
+USERS_ALIGNER = "users/{embedding}/aligner.pt"
+USERS_ALIGNER_CURVES = "users/{embedding}/aligner_curves.csv"
+USERS_SONG_VECTORS = "users/{embedding}/song_vectors.npy"  # (n_tracks, h): the song tower; failed rows zero
+USERS_USER_VECTORS = "users/{embedding}/user_vectors.npy"  # (n_users, h): references (table or fold-in)
+USERS_ESTIMATOR = "users/{embedding}/estimator.pt"
+USERS_ESTIMATOR_CURVES = "users/{embedding}/estimator_curves.csv"
+USERS_VALIDATION = "users/{embedding}/lambda_validation.csv"  # every λ candidate on validation users
+USERS_CURVE_PER_USER = "users/{embedding}/coldstart.per_user.parquet"
+USERS_ALIGNER_TABLE = "tables/users/{embedding}.aligner.csv"  # aligner vs ceiling vs random
+USERS_COLDSTART_TABLE = "tables/users/{embedding}.coldstart.csv"  # the curve with bootstrap intervals
+USERS_CONVERGENCE_TABLE = "tables/users/{embedding}.convergence.csv"
+USERS_ABLATION_TABLE = "tables/users/{embedding}.ablation.csv"
+USERS_ABLATION_TESTS = "tables/users/{embedding}.ablation_tests.csv"
+USERS_REAL_COLDSTART_TABLE = "tables/users/{embedding}.real_coldstart.csv"
+USERS_COLDSTART_PLOT = "plots/users/{embedding}.coldstart.png"
+USERS_REAL_COLDSTART_PLOT = "plots/users/{embedding}.real_coldstart.png"
+USERS_STATE = "checkpoints/users/{embedding}/{model}"  # resume state of the aligner / estimator jobs
+ESTIMATOR_RUN = "estimator"  # the feedback estimator as a recommender run of the registry

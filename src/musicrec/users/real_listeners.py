@@ -317,19 +317,20 @@ def fit_estimator(
     top_n: int,
     excluded_rows: np.ndarray | None = None,
     sources: Mapping[str, str] | None = None,
+    candidates: str = "train",
 ) -> pd.DataFrame:
     """The feedback estimator as a recommender of the workflow (same call shape as ``fit_knn``).
 
     In: the (n_tracks, d) embedding (``excluded_rows``: failed audio, never scored nor
     recommended), the three split frames, the ``users`` config block (``simulation``,
     ``aligner``, ``estimator``, ``coldstart``, ``real``), a seed, top_n and input names for
-    errors. Synthetic users over the same embedding train the aligner and the estimator; every
+    errors, and the candidate set (see ``prepare_interactions``). Synthetic users over the same embedding train the aligner and the estimator; every
     val ∪ test user is then estimated from their train plays. Out: ``user_id, rank, track_idx,
     score`` (cosine), top_n rows per user unless fewer unheard usable tracks exist;
     ``attrs["n_prior_only"]`` counts users estimated from no feedback.
     """
     source = (sources or {}).get("embeddings", "embeddings")
     _, usable = check_embeddings(embeddings, [] if excluded_rows is None else excluded_rows, source)
-    interactions = prepare_interactions(train_frame, val_frame, test_frame, usable, sources)
+    interactions = prepare_interactions(train_frame, val_frame, test_frame, usable, sources, candidates=candidates)
     model, _ = build_user_model(embeddings, excluded_rows, UsersOptions.from_mapping(options), seed, source)
     return recommend_with_estimator(model, interactions, top_n, seed)
