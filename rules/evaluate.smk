@@ -223,10 +223,8 @@ rule plot_training_curves:
     conda:
         "../envs/data.yaml"
     params:
-        labels=lambda wildcards: [
-            f"{e} (seed {s})"
-            for e in run_embeddings(wildcards.run)
-            for s in run_seeds(wildcards.run)
+        curve_keys=lambda wildcards: [
+            [e, s] for e in run_embeddings(wildcards.run) for s in run_seeds(wildcards.run)
         ],
         run="{run}",
     script:

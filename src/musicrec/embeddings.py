@@ -73,8 +73,9 @@ def derived_embeddings(blocks: Mapping[str, Mapping], backbones: Mapping[str, Ma
         if kind not in DERIVATIONS:
             raise ValueError(f"{key}.derive: {kind!r}; expected one of {DERIVATIONS}")
         source = block.get("source")
-        if kind == "standardise" and source not in single | set(blocks or {}) - {name}:
-            raise ValueError(f"{key}.source: {source!r} is not an embedding; expected one of {sorted(single)}")
+        embeddings = sorted(single | set(blocks or {}) - {name})
+        if kind == "standardise" and source not in embeddings:
+            raise ValueError(f"{key}.source: {source!r} is not an embedding; expected one of {embeddings}")
         if kind in ("layer", "layer_mean") and source not in layered:
             raise ValueError(
                 f"{key}.source: {source!r} is not an enabled multi-layer backbone (layer: all); "
@@ -86,6 +87,12 @@ def derived_embeddings(blocks: Mapping[str, Mapping], backbones: Mapping[str, Ma
         if kind == "ids" and not (isinstance(dim, int) and not isinstance(dim, bool) and dim >= 1):
             raise ValueError(f"{key}.dim: {block.get('dim')!r}; the id table needs an integer width >= 1")
         checked[name] = block
+    for name in checked:
+        chain = [name]
+        while checked.get(chain[-1], {}).get("derive") == "standardise" and checked[chain[-1]]["source"] in checked:
+            chain.append(checked[chain[-1]]["source"])
+            if chain[-1] in chain[:-1]:
+                raise ValueError(f"config embeddings.{name}.source: the sources form a cycle ({' -> '.join(chain)})")
     return checked
 
 
@@ -96,6 +103,8 @@ def standardise(matrix: np.ndarray) -> np.ndarray:
     """
     values = np.asarray(matrix, dtype=np.float64)
     finite = np.isfinite(values).all(axis=1)
+    if not finite.any():
+        raise ValueError("every row is NaN (all tracks failed): there is nothing to standardise")
     mean = values[finite].mean(axis=0)
     spread = values[finite].std(axis=0)
     out = (values - mean) / np.where(spread > 0, spread, 1.0)

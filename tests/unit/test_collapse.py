@@ -80,7 +80,7 @@ def test_a_loss_stuck_from_epoch_1_is_flagged_and_epoch_0_does_not_count():
     assert not loss_is_stuck(curves([0.35, 0.2, 0.19, 0.18]))
     assert not loss_is_stuck(curves([0.35, 0.2]))  # one trained epoch: nothing to compare
     verdict = diagnose([healthy_recs()], [stuck], K)
-    assert verdict["collapsed"] and verdict["reasons"] == ["the validation loss never moved from its initial value"]
+    assert verdict["collapsed"] and verdict["reasons"] == ["the validation loss did not move after the first epoch"]
 
 
 def test_one_collapsed_seed_flags_the_run():

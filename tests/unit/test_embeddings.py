@@ -181,3 +181,14 @@ def test_enabled_backbones_errors_name_the_key():
         enabled_backbones({"x": {"plugin": "mertt"}}, ["mert"])
     with pytest.raises(ValueError, match="every backbone is disabled"):
         enabled_backbones({"musicnn": {"enabled": False}}, ["musicnn"])
+
+
+def test_derived_sources_may_not_form_a_cycle():
+    blocks = {"a": {"derive": "standardise", "source": "b"}, "b": {"derive": "standardise", "source": "a"}}
+    with pytest.raises(ValueError, match=r"config embeddings.a.source: the sources form a cycle \(a -> b -> a\)"):
+        derived_embeddings(blocks, BACKBONES)
+
+
+def test_standardising_a_matrix_without_a_finite_row_is_an_error():
+    with pytest.raises(ValueError, match="every row is NaN"):
+        standardise(np.full((3, 2), np.nan))

@@ -281,9 +281,13 @@ def test_model_comparison_plot_groups_runs_per_embedding_and_leaves_gaps(table):
     assert heights[3] == musicnn  # second run, first embedding
 
 
-def test_training_curves_plot_draws_val_and_train_per_embedding():
+def test_training_curves_plot_draws_val_and_train_per_embedding_and_seed_in_the_embeddings_colour():
     curves = pd.DataFrame({"epoch": [0, 1, 2], "train_loss": [np.nan, 0.5, 0.4], "val_loss": [0.6, 0.5, 0.45]})
-    figure = training_curves_plot({"musicnn": curves, "random": curves}, "t")
-    assert len(figure.axes[0].lines) == 4
+    figure = training_curves_plot({("musicnn", 1): curves, ("musicnn", 2): curves, ("random", 1): curves}, "t")
+    lines = figure.axes[0].lines
+    assert len(lines) == 6
+    colours = embedding_colours(["musicnn", "random"])
+    assert [line.get_color() for line in lines] == [colours["musicnn"]] * 4 + [colours["random"]] * 2
+    assert [text.get_text() for text in figure.axes[0].get_legend().get_texts()] == ["musicnn val", "random val"]
     with pytest.raises(ValueError, match="lack"):
-        training_curves_plot({"x": curves.drop(columns="val_loss")}, "t")
+        training_curves_plot({("x", 1): curves.drop(columns="val_loss")}, "t")

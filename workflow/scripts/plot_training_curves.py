@@ -14,6 +14,9 @@ from musicrec.evaluation.plots import training_curves_plot
 from musicrec.io import write_figure
 
 params = snakemake.params  # noqa: F821
-curves = {label: pd.read_csv(path) for label, path in zip(params.labels, snakemake.input.curves, strict=True)}  # noqa: F821
+curves = {
+    (embedding, int(seed)): pd.read_csv(path)
+    for (embedding, seed), path in zip(params.curve_keys, snakemake.input.curves, strict=True)  # noqa: F821
+}
 figure = training_curves_plot(curves, title=f"{params.run}: loss per epoch")
 write_figure(figure, snakemake.output.plot)  # noqa: F821

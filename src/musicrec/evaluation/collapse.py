@@ -66,7 +66,7 @@ def diagnose(recs_by_seed: Sequence[pd.DataFrame], curves_by_seed: Sequence[pd.D
     if max(flat, default=0.0) >= IDENTICAL_LISTS:
         reasons.append(f"{max(flat):.0%} of users get constant scores")
     if any(stuck):
-        reasons.append("the validation loss never moved from its initial value")
+        reasons.append("the validation loss did not move after the first epoch")
     return {
         "collapsed": bool(reasons),
         "reasons": reasons,

@@ -26,7 +26,11 @@ PINNED_COLOURS = {
     "popularity": "#e6ab02",
     "mfcc-z": "#98df8a",
 }
-PALETTE = ["#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2"]
+# matplotlib's tab20 less the pinned colours: hashed names collide less often than in 10.
+PALETTE = [
+    "#ff7f0e", "#ffbb78", "#aec7e8", "#ff9896", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2",
+    "#f7b6d2", "#c7c7c7", "#bcbd22", "#dbdb8d", "#17becf", "#9edae5", "#393b79", "#637939",
+]
 
 
 def embedding_colours(names: Iterable[str]) -> dict[str, str]:
@@ -157,27 +161,33 @@ def model_comparison_plot(tables: pd.DataFrame, metrics: list[str], title: str) 
     return figure
 
 
-def training_curves_plot(curves: dict[str, pd.DataFrame], title: str) -> Figure:
-    """Validation (solid) and training (dashed) loss per epoch, one colour per backbone.
+def training_curves_plot(curves: dict[tuple[str, int], pd.DataFrame], title: str) -> Figure:
+    """Validation (solid) and training (dashed) loss per epoch, one colour per embedding.
 
-    In: backbone -> curves frame with ``epoch``, ``train_loss``, ``val_loss`` (epoch 0 is
-    the untrained model: NaN train loss, drawn as a gap). Out: an Agg figure with one axis.
-    Losses of different backbones share the axis; they are comparable within a model only.
+    In: (embedding, seed) -> curves frame with ``epoch``, ``train_loss``, ``val_loss``
+    (epoch 0 is the untrained model: NaN train loss, drawn as a gap). An embedding has its
+    colour of every other plot; its seeds are lines of that colour. Out: an Agg figure with
+    one axis. Losses of different embeddings share the axis; they are comparable within a
+    model only.
     """
     if not curves:
-        raise ValueError("training_curves_plot needs at least one backbone's curves")
+        raise ValueError("training_curves_plot needs at least one embedding's curves")
     figure = Figure(figsize=(6.4, 4.0), layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.subplots()
-    for i, (backbone, frame) in enumerate(curves.items()):
+    colours = embedding_colours(embedding for embedding, _ in curves)
+    labelled = set()
+    for (embedding, seed), frame in curves.items():
         missing = {"epoch", "train_loss", "val_loss"} - set(frame.columns)
         if missing:
-            raise ValueError(f"curves of {backbone!r} lack column(s) {sorted(missing)}")
-        ax.plot(frame["epoch"], frame["val_loss"], color=f"C{i % 10}", label=f"{backbone} val")
-        ax.plot(frame["epoch"], frame["train_loss"], color=f"C{i % 10}", linestyle="--", alpha=0.6)
+            raise ValueError(f"curves of {embedding!r} (seed {seed}) lack column(s) {sorted(missing)}")
+        label = None if embedding in labelled else f"{embedding} val"
+        labelled.add(embedding)
+        ax.plot(frame["epoch"], frame["val_loss"], color=colours[embedding], label=label)
+        ax.plot(frame["epoch"], frame["train_loss"], color=colours[embedding], linestyle="--", alpha=0.6)
     ax.set_xlabel("epoch")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_ylabel("loss (dashed: train)")
+    ax.set_ylabel("loss (dashed: train; one line per seed)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     figure.suptitle(title)

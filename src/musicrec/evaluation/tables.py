@@ -131,7 +131,9 @@ def display_table(table: pd.DataFrame, k: int, digits: int = 3) -> pd.DataFrame:
             "dim": values["dim"],
         }
         for metric in metric_columns(k):
-            text = f"{values[metric]:.{digits}f} [{values[metric + '_lower']:.{digits}f}, {values[metric + '_upper']:.{digits}f}]"
+            lower, upper = values[metric + "_lower"], values[metric + "_upper"]
+            interval = "no interval (one user)" if pd.isna(lower) else f"[{lower:.{digits}f}, {upper:.{digits}f}]"
+            text = f"{values[metric]:.{digits}f} {interval}"
             if values["n_seeds"] > 1:
                 text += f" ±{values[metric + '_seed_sd']:.{digits}f}"
             row[metric] = text

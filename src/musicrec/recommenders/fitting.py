@@ -103,7 +103,7 @@ def fit_trained(
     retrieval vectors (their inner product ranks as the model scores).
     """
     sources = dict(sources or {})
-    opts = parse_options(recommender.options_type, options, sources.get("options", f"recommenders.{recommender.name}"))
+    opts = parse_options(recommender.options_type, options, sources.get("options", f"config recommenders.{recommender.name}"))
     item_matrix, usable = check_embeddings(
         embeddings, [] if excluded_rows is None else excluded_rows, sources.get("embeddings", "embeddings")
     )

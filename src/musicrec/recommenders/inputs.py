@@ -25,8 +25,8 @@ from musicrec.io import read_embedding
 SPLIT_COLUMNS = ("user_id", "track_idx", "timestamp", "count")
 CANDIDATE_SETS = ("train", "catalogue")
 DEFAULT_SOURCES = {
-    "embeddings": "embeddings/{backbone}.npy",
-    "sidecar": "embeddings/{backbone}.json",
+    "embeddings": "embeddings/{embedding}.npy",
+    "sidecar": "embeddings/{embedding}.json",
     "train": "data/train.parquet",
     "val": "data/val.parquet",
     "test": "data/test.parquet",
