@@ -114,7 +114,10 @@ if USERS["enabled"]:
                 users_out(paths.USERS_ABLATION_TABLE),
                 caption="../report/users_ablation.rst",
                 category="Synthetic users",
-                labels={"embedding": USERS_EMBEDDING, "figure": "regulariser ablation"},
+                labels={
+                    "embedding": USERS_EMBEDDING,
+                    "figure": "regulariser ablation",
+                },
             ),
             tests=users_out(paths.USERS_ABLATION_TESTS),
         log:
@@ -176,7 +179,10 @@ if USERS["enabled"]:
                 users_out(paths.USERS_REAL_COLDSTART_PLOT),
                 caption="../report/users_real_coldstart.rst",
                 category="Synthetic users",
-                labels={"embedding": USERS_EMBEDDING, "figure": "real-listener cold start"},
+                labels={
+                    "embedding": USERS_EMBEDDING,
+                    "figure": "real-listener cold start",
+                },
             ),
         log:
             log_file("plot_coldstart", USERS_EMBEDDING),

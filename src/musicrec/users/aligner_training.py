@@ -32,11 +32,11 @@ class AlignerOptions:
     """Config block ``users.aligner``."""
 
     dim: int = 32
-    hidden: int = 128
+    hidden: int = 0  # 0: a linear song tower
     temperature: float = 0.1
     negatives: int = 32
     batch_size: int = 1024
-    lr: float = 3e-3
+    lr: float = 1e-2
     max_epochs: int = 40
     patience: int = 4
     lr_patience: int = 2
