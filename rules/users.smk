@@ -13,16 +13,16 @@ if USERS["enabled"]:
             f"workflow; known: {sorted(EMBEDDINGS)}"
         )
 
-    def users_out(template, **fields):
-        return out(template, embedding=USERS_EMBEDDING, **fields)
+    # The fields every artefact of this stage is keyed on.
+    USERS_KEY = {"embedding": USERS_EMBEDDING}
 
     declare_run(paths.ESTIMATOR_RUN, "estimator", [USERS_EMBEDDING])
     add_targets(
         [
-            users_out(paths.USERS_ALIGNER_TABLE),
-            users_out(paths.USERS_COLDSTART_PLOT),
-            users_out(paths.USERS_ABLATION_TABLE),
-            users_out(paths.USERS_REAL_COLDSTART_PLOT),
+            out(paths.USERS_ALIGNER_TABLE, **USERS_KEY),
+            out(paths.USERS_COLDSTART_PLOT, **USERS_KEY),
+            out(paths.USERS_ABLATION_TABLE, **USERS_KEY),
+            out(paths.USERS_REAL_COLDSTART_PLOT, **USERS_KEY),
         ]
     )
 
@@ -31,8 +31,8 @@ if USERS["enabled"]:
             embeddings=embedding_file(USERS_EMBEDDING),
             sidecar=embedding_sidecar(USERS_EMBEDDING),
         output:
-            world=users_out(paths.USERS_WORLD),
-            sidecar=users_out(paths.USERS_WORLD_SIDECAR),
+            world=out(paths.USERS_WORLD, **USERS_KEY),
+            sidecar=out(paths.USERS_WORLD_SIDECAR, **USERS_KEY),
         log:
             log_file("simulate_users", USERS_EMBEDDING),
         benchmark:
@@ -47,15 +47,15 @@ if USERS["enabled"]:
 
     rule train_aligner:
         input:
-            world=users_out(paths.USERS_WORLD),
-            sidecar=users_out(paths.USERS_WORLD_SIDECAR),
+            world=out(paths.USERS_WORLD, **USERS_KEY),
+            sidecar=out(paths.USERS_WORLD_SIDECAR, **USERS_KEY),
         output:
-            checkpoint=users_out(paths.USERS_ALIGNER),
-            curves=users_out(paths.USERS_ALIGNER_CURVES),
-            song_vectors=users_out(paths.USERS_SONG_VECTORS),
-            user_vectors=users_out(paths.USERS_USER_VECTORS),
+            checkpoint=out(paths.USERS_ALIGNER, **USERS_KEY),
+            curves=out(paths.USERS_ALIGNER_CURVES, **USERS_KEY),
+            song_vectors=out(paths.USERS_SONG_VECTORS, **USERS_KEY),
+            user_vectors=out(paths.USERS_USER_VECTORS, **USERS_KEY),
             table=report(
-                users_out(paths.USERS_ALIGNER_TABLE),
+                out(paths.USERS_ALIGNER_TABLE, **USERS_KEY),
                 caption="../report/users_aligner.rst",
                 category="Synthetic users",
                 labels={"embedding": USERS_EMBEDDING, "figure": "aligner vs ceiling"},
@@ -70,20 +70,20 @@ if USERS["enabled"]:
         params:
             aligner=USERS["aligner"],
             seed=config["seed"],
-            state_dir=users_out(paths.USERS_STATE, model="aligner"),
+            state_dir=out(paths.USERS_STATE, **USERS_KEY, model="aligner"),
         script:
             "../workflow/scripts/train_aligner.py"
 
     rule train_estimator:
         input:
-            world=users_out(paths.USERS_WORLD),
-            sidecar=users_out(paths.USERS_WORLD_SIDECAR),
-            song_vectors=users_out(paths.USERS_SONG_VECTORS),
-            user_vectors=users_out(paths.USERS_USER_VECTORS),
+            world=out(paths.USERS_WORLD, **USERS_KEY),
+            sidecar=out(paths.USERS_WORLD_SIDECAR, **USERS_KEY),
+            song_vectors=out(paths.USERS_SONG_VECTORS, **USERS_KEY),
+            user_vectors=out(paths.USERS_USER_VECTORS, **USERS_KEY),
         output:
-            estimator=users_out(paths.USERS_ESTIMATOR),
-            curves=users_out(paths.USERS_ESTIMATOR_CURVES),
-            validation=users_out(paths.USERS_VALIDATION),
+            estimator=out(paths.USERS_ESTIMATOR, **USERS_KEY),
+            curves=out(paths.USERS_ESTIMATOR_CURVES, **USERS_KEY),
+            validation=out(paths.USERS_VALIDATION, **USERS_KEY),
         log:
             log_file("train_estimator", USERS_EMBEDDING),
         benchmark:
@@ -95,23 +95,23 @@ if USERS["enabled"]:
             estimator=USERS["estimator"],
             coldstart=USERS["coldstart"],
             seed=config["seed"],
-            state_dir=users_out(paths.USERS_STATE, model="estimator"),
+            state_dir=out(paths.USERS_STATE, **USERS_KEY, model="estimator"),
         script:
             "../workflow/scripts/train_estimator.py"
 
     rule coldstart_curve:
         input:
-            world=users_out(paths.USERS_WORLD),
-            sidecar=users_out(paths.USERS_WORLD_SIDECAR),
-            song_vectors=users_out(paths.USERS_SONG_VECTORS),
-            user_vectors=users_out(paths.USERS_USER_VECTORS),
-            estimator=users_out(paths.USERS_ESTIMATOR),
+            world=out(paths.USERS_WORLD, **USERS_KEY),
+            sidecar=out(paths.USERS_WORLD_SIDECAR, **USERS_KEY),
+            song_vectors=out(paths.USERS_SONG_VECTORS, **USERS_KEY),
+            user_vectors=out(paths.USERS_USER_VECTORS, **USERS_KEY),
+            estimator=out(paths.USERS_ESTIMATOR, **USERS_KEY),
         output:
-            per_user=users_out(paths.USERS_CURVE_PER_USER),
-            curve=users_out(paths.USERS_COLDSTART_TABLE),
-            convergence=users_out(paths.USERS_CONVERGENCE_TABLE),
+            per_user=out(paths.USERS_CURVE_PER_USER, **USERS_KEY),
+            curve=out(paths.USERS_COLDSTART_TABLE, **USERS_KEY),
+            convergence=out(paths.USERS_CONVERGENCE_TABLE, **USERS_KEY),
             ablation=report(
-                users_out(paths.USERS_ABLATION_TABLE),
+                out(paths.USERS_ABLATION_TABLE, **USERS_KEY),
                 caption="../report/users_ablation.rst",
                 category="Synthetic users",
                 labels={
@@ -119,7 +119,7 @@ if USERS["enabled"]:
                     "figure": "regulariser ablation",
                 },
             ),
-            tests=users_out(paths.USERS_ABLATION_TESTS),
+            tests=out(paths.USERS_ABLATION_TESTS, **USERS_KEY),
         log:
             log_file("coldstart_curve", USERS_EMBEDDING),
         benchmark:
@@ -140,13 +140,16 @@ if USERS["enabled"]:
             test=out(paths.SPLIT, part="test"),
             embeddings=embedding_file(USERS_EMBEDDING),
             sidecar=embedding_sidecar(USERS_EMBEDDING),
-            song_vectors=users_out(paths.USERS_SONG_VECTORS),
-            estimator=users_out(paths.USERS_ESTIMATOR),
+            song_vectors=out(paths.USERS_SONG_VECTORS, **USERS_KEY),
+            estimator=out(paths.USERS_ESTIMATOR, **USERS_KEY),
         output:
-            recs=users_out(
-                paths.RECOMMENDATIONS, run=paths.ESTIMATOR_RUN, seed=config["seed"]
+            recs=out(
+                paths.RECOMMENDATIONS,
+                **USERS_KEY,
+                run=paths.ESTIMATOR_RUN,
+                seed=config["seed"],
             ),
-            curve=users_out(paths.USERS_REAL_COLDSTART_TABLE),
+            curve=out(paths.USERS_REAL_COLDSTART_TABLE, **USERS_KEY),
         log:
             log_file("estimate_users", USERS_EMBEDDING),
         benchmark:
@@ -165,18 +168,18 @@ if USERS["enabled"]:
 
     rule plot_coldstart:
         input:
-            curve=users_out(paths.USERS_COLDSTART_TABLE),
-            convergence=users_out(paths.USERS_CONVERGENCE_TABLE),
-            real=users_out(paths.USERS_REAL_COLDSTART_TABLE),
+            curve=out(paths.USERS_COLDSTART_TABLE, **USERS_KEY),
+            convergence=out(paths.USERS_CONVERGENCE_TABLE, **USERS_KEY),
+            real=out(paths.USERS_REAL_COLDSTART_TABLE, **USERS_KEY),
         output:
             plot=report(
-                users_out(paths.USERS_COLDSTART_PLOT),
+                out(paths.USERS_COLDSTART_PLOT, **USERS_KEY),
                 caption="../report/users_coldstart.rst",
                 category="Synthetic users",
                 labels={"embedding": USERS_EMBEDDING, "figure": "cold-start curve"},
             ),
             real=report(
-                users_out(paths.USERS_REAL_COLDSTART_PLOT),
+                out(paths.USERS_REAL_COLDSTART_PLOT, **USERS_KEY),
                 caption="../report/users_real_coldstart.rst",
                 category="Synthetic users",
                 labels={
