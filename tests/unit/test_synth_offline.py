@@ -204,3 +204,32 @@ def test_false_negative_mask_hides_repeated_summaries():
     masked = mnrl_loss(anchors, candidates[:3], candidates[3:], torch.from_numpy(mask), 20.0)
     unmasked = mnrl_loss(anchors, candidates[:3], candidates[3:], torch.zeros(3, 6, dtype=torch.bool), 20.0)
     assert torch.isfinite(masked) and masked <= unmasked
+
+
+def test_student_learns_the_triplets_it_is_trained_on():
+    from musicrec.synth.embedder_benchmark import benchmark
+    from musicrec.synth.embedders import DenseScorer
+    from musicrec.synth.student import StudentSettings, train_student
+    from musicrec.synth.weights import sentence_model_dir
+
+    # Contexts name a colour, summaries a genre: no word in common, so only training links them.
+    colours, genres = ["red", "blue", "green", "yellow"], ["jazz", "metal", "folk", "techno"]
+    triplets = pd.DataFrame({
+        "user_id": [f"u{i}" for i in range(8)], "positive": 0,
+        "context": [f"Listened to: {colours[i % 4]} songs, number {i}" for i in range(8)],
+        "pos_summary": [f"enjoys {genres[i % 4]}" for i in range(8)],
+        "neg_summary": [f"enjoys {genres[(i + 1) % 4]}" for i in range(8)],
+    })
+    pool = summary_pool(triplets.rename(columns={}).assign(user_id="pool"))
+
+    def r_at_1(model):
+        scorer = DenseScorer.__new__(DenseScorer)
+        scorer.name, scorer.model, scorer.batch_size = "student", model, 32
+        table, _ = benchmark({"s": scorer}, triplets, pool, k=2, seed=0, n_boot=50)
+        return {"r1": float(table["r_at_1"].iloc[0])}
+
+    _, curve, stats = train_student(str(sentence_model_dir("minilm")), triplets,
+                                    StudentSettings(epochs=3, batch_size=8, learning_rate=2e-4, max_seq_length=16),
+                                    evaluate=r_at_1)
+    assert curve["epoch"].tolist() == [0, 1, 2, 3] and stats["triplets_per_s"] > 0
+    assert curve["r1"].iloc[-1] > curve["r1"].iloc[0] and curve["r1"].iloc[-1] >= 0.75

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import musicrec.synth  # noqa: F401 (before sentence_transformers: torch only, offline)
 from sentence_transformers import SentenceTransformer
 
 from musicrec.io import write_embedding

@@ -6,6 +6,7 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
 import numpy as np
 import pandas as pd
+import musicrec.synth  # noqa: F401 (before sentence_transformers: torch only, offline)
 from sentence_transformers import SentenceTransformer
 
 from musicrec.io import read_embedding, write_csv, write_parquet

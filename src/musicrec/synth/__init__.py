@@ -7,3 +7,10 @@ answers' JSON schemas and validators), ``segments`` (listening histories as text
 ``positives`` / ``negatives`` (the two synthesis phases), ``audit``, ``embedders``,
 ``embedder_benchmark`` and ``student``.
 """
+
+import os
+
+# transformers imports TensorFlow when it is installed (the musicnn backbone's env), which
+# costs about a minute on a busy machine and is never used here; the models load offline.
+os.environ.setdefault("USE_TF", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -66,7 +66,7 @@ def mnrl_loss(anchors, positives, negatives, false_negatives, scale: float):
 
 def _embed(model, texts: list[str]):
     features = model.tokenize(texts)
-    features = {key: value.to(model.device) for key, value in features.items()}
+    features = {key: value.to(model.device) if hasattr(value, "to") else value for key, value in features.items()}
     return model(features)["sentence_embedding"]
 
 
