@@ -71,11 +71,15 @@ if SYNTH["enabled"]:
 
     rule synth_audit:
         input:
-            positives=expand(out(paths.SYNTH_POSITIVES_SHARD, shard="{i}"), i=SYNTH_SHARDS),
+            positives=expand(
+                out(paths.SYNTH_POSITIVES_SHARD, shard="{i}"), i=SYNTH_SHARDS
+            ),
             positives_stats=expand(
                 out(paths.SYNTH_POSITIVES_STATS, shard="{i}"), i=SYNTH_SHARDS
             ),
-            triplets=expand(out(paths.SYNTH_TRIPLETS_SHARD, shard="{i}"), i=SYNTH_SHARDS),
+            triplets=expand(
+                out(paths.SYNTH_TRIPLETS_SHARD, shard="{i}"), i=SYNTH_SHARDS
+            ),
             negatives_stats=expand(
                 out(paths.SYNTH_TRIPLETS_STATS, shard="{i}"), i=SYNTH_SHARDS
             ),
