@@ -72,7 +72,7 @@ def test_vectorised_ridge_equals_sklearn_nested_loop():
     for n, d in ((120, 30), (60, 90)):  # both Gram sides (n > d and n < d)
         x = rng.standard_normal((n, d)) * rng.uniform(0.1, 10, size=d)
         y = np.stack([x[:, :3].sum(axis=1) + rng.standard_normal(n), rng.standard_normal(n)], axis=1) * 50 + 7
-        splits = nested_splits(artists_of(n, 3), 4, 3, seed=2)
+        splits = nested_splits(artists_of(n, 3), 3, 3, seed=2)
         scores, alphas = nested_ridge(x, y, splits, ALPHAS)
         for target in range(2):
             for k, (train, test, inner) in enumerate(splits):
