@@ -57,7 +57,10 @@ DERIVED = derived_embeddings(config["embeddings"], BACKBONES)
 
 # name -> {"kind", "source", "trainable"}: every embedding the recommenders, evaluation,
 # tables and tests take. Stage files add theirs with declare_embedding().
-EMBEDDINGS = {name: {"kind": "extracted", "source": None, "trainable": False} for name in EXTRACTED}
+EMBEDDINGS = {
+    name: {"kind": "extracted", "source": None, "trainable": False}
+    for name in EXTRACTED
+}
 for _name, _block in DERIVED.items():
     EMBEDDINGS[_name] = {
         "kind": _block["derive"],
@@ -252,6 +255,62 @@ def all_sidecars():
     return [embedding_sidecar(name) for name in EMBEDDINGS]
 
 
+def derivation_inputs(wildcards):
+    block = DERIVED[wildcards.embedding]
+    if block["derive"] == "standardise":
+        return {
+            "embeddings": embedding_file(block["source"]),
+            "sidecar": embedding_sidecar(block["source"]),
+        }
+    if block["derive"] == "ids":
+        return {"track_ids": out(paths.TRACK_IDS)}
+    return {
+        "embeddings": out(paths.LAYERS, backbone=block["source"]),
+        "sidecar": out(paths.LAYERS_SIDECAR, backbone=block["source"]),
+    }
+
+
+# ---- the layers stage (rules/layers.smk; LAYER_STUDY is set there) ---------------
+
+
+def layer_stack(wildcards):
+    return {
+        "stack": out(paths.LAYERS, backbone=wildcards.layered),
+        "stack_sidecar": out(paths.LAYERS_SIDECAR, backbone=wildcards.layered),
+        "track_ids": out(paths.TRACK_IDS),
+    }
+
+
+def probe_inputs(wildcards):
+    inputs = {"targets": out(paths.LAYER_TARGETS), **layer_stack(wildcards)}
+    control = LAYER_STUDY[wildcards.layered]["control"]
+    if control is not None:
+        inputs["control"] = out(paths.LAYERS, backbone=control)
+        inputs["control_sidecar"] = out(paths.LAYERS_SIDECAR, backbone=control)
+    return inputs
+
+
+def select_inputs(wildcards):
+    inputs = layer_stack(wildcards)
+    if wildcards.pick == "best":
+        inputs["table"] = out(paths.PROBE_TABLE, backbone=wildcards.layered)
+    return inputs
+
+
+def fusion_inputs(wildcards):
+    inputs = {"targets": out(paths.LAYER_TARGETS), **layer_stack(wildcards)}
+    if LAYERS["fusion"]["triplets"] == "colistening":
+        inputs["train"] = out(paths.SPLIT, part="train")
+    return inputs
+
+
+def searched_embeddings(wildcards):
+    return {
+        "fused": out(paths.EMBEDDING, embedding=f"{wildcards.layered}-fused"),
+        "mean": out(paths.EMBEDDING, embedding=f"{wildcards.layered}-mean"),
+    }
+
+
 # ---- recommenders -----------------------------------------------------------------
 
 
@@ -274,7 +333,12 @@ def is_trainable(wildcards):
 
 def seed_recs(wildcards):
     return [
-        out(paths.RECOMMENDATIONS, run=wildcards.run, embedding=wildcards.embedding, seed=s)
+        out(
+            paths.RECOMMENDATIONS,
+            run=wildcards.run,
+            embedding=wildcards.embedding,
+            seed=s,
+        )
         for s in run_seeds(wildcards.run)
     ]
 
@@ -283,7 +347,9 @@ def seed_curves(wildcards):
     if wildcards.run not in RUNS or not RUNS[wildcards.run].trained:
         return []
     return [
-        out(paths.MODEL_CURVES, run=wildcards.run, embedding=wildcards.embedding, seed=s)
+        out(
+            paths.MODEL_CURVES, run=wildcards.run, embedding=wildcards.embedding, seed=s
+        )
         for s in run_seeds(wildcards.run)
     ]
 
@@ -301,7 +367,11 @@ def family_cells(family):
     """(run, embedding) pairs of a family's table, with the popularity baseline's rows."""
     cells = [(run, e) for run in family_runs(family) for e in run_embeddings(run)]
     if family != "popularity":
-        cells += [(run, NO_EMBEDDING) for run in RUNS if not RUNS[run].recommender.needs_embedding]
+        cells += [
+            (run, NO_EMBEDDING)
+            for run in RUNS
+            if not RUNS[run].recommender.needs_embedding
+        ]
     return cells
 
 
@@ -324,7 +394,9 @@ def compared_cells(run):
     cells = [(run, e) for e in run_embeddings(run)]
     if run in RUNS and not RUNS[run].recommender.needs_embedding:
         return cells
-    return cells + [(r, NO_EMBEDDING) for r in RUNS if not RUNS[r].recommender.needs_embedding]
+    return cells + [
+        (r, NO_EMBEDDING) for r in RUNS if not RUNS[r].recommender.needs_embedding
+    ]
 
 
 def compared_metrics(wildcards):

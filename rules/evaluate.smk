@@ -224,7 +224,9 @@ rule plot_training_curves:
         "../envs/data.yaml"
     params:
         curve_keys=lambda wildcards: [
-            [e, s] for e in run_embeddings(wildcards.run) for s in run_seeds(wildcards.run)
+            [e, s]
+            for e in run_embeddings(wildcards.run)
+            for s in run_seeds(wildcards.run)
         ],
         run="{run}",
     script:

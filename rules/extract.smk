@@ -68,21 +68,6 @@ use rule merge_shards as merge_layers with:
         backbone=regex_of(LAYERED_BACKBONES),
 
 
-def derivation_inputs(wildcards):
-    block = DERIVED[wildcards.embedding]
-    if block["derive"] == "standardise":
-        return {
-            "embeddings": embedding_file(block["source"]),
-            "sidecar": embedding_sidecar(block["source"]),
-        }
-    if block["derive"] == "ids":
-        return {"track_ids": out(paths.TRACK_IDS)}
-    return {
-        "embeddings": out(paths.LAYERS, backbone=block["source"]),
-        "sidecar": out(paths.LAYERS_SIDECAR, backbone=block["source"]),
-    }
-
-
 rule derive_embedding:
     input:
         unpack(derivation_inputs),

@@ -35,39 +35,6 @@ if LAYERS["enabled"]:
             ]
         )
 
-    def layer_stack(wildcards):
-        return {
-            "stack": out(paths.LAYERS, backbone=wildcards.layered),
-            "stack_sidecar": out(paths.LAYERS_SIDECAR, backbone=wildcards.layered),
-            "track_ids": out(paths.TRACK_IDS),
-        }
-
-    def probe_inputs(wildcards):
-        inputs = {"targets": out(paths.LAYER_TARGETS), **layer_stack(wildcards)}
-        control = LAYER_STUDY[wildcards.layered]["control"]
-        if control is not None:
-            inputs["control"] = out(paths.LAYERS, backbone=control)
-            inputs["control_sidecar"] = out(paths.LAYERS_SIDECAR, backbone=control)
-        return inputs
-
-    def select_inputs(wildcards):
-        inputs = layer_stack(wildcards)
-        if wildcards.pick == "best":
-            inputs["table"] = out(paths.PROBE_TABLE, backbone=wildcards.layered)
-        return inputs
-
-    def fusion_inputs(wildcards):
-        inputs = {"targets": out(paths.LAYER_TARGETS), **layer_stack(wildcards)}
-        if LAYERS["fusion"]["triplets"] == "colistening":
-            inputs["train"] = out(paths.SPLIT, part="train")
-        return inputs
-
-    def searched_embeddings(wildcards):
-        return {
-            "fused": out(paths.EMBEDDING, embedding=f"{wildcards.layered}-fused"),
-            "mean": out(paths.EMBEDDING, embedding=f"{wildcards.layered}-mean"),
-        }
-
     rule compute_targets:
         input:
             catalogue=out(paths.CATALOGUE),
