@@ -128,6 +128,7 @@ SEARCH_RECALL = "tables/layers/{backbone}.recall.csv"  # Recall@k on held-out ar
 PROBE_HEATMAP = "plots/layers/{backbone}.probe.png"
 FUSION_PLOT = "plots/layers/{backbone}.weights.png"
 
+
 # ---- users: synthetic users, the aligner, the feedback estimator (issue 12) ------------
 USERS_WORLD = "users/{embedding}/world.npz"  # the synthetic world's arrays (musicrec.users.simulation)
 USERS_WORLD_SIDECAR = "users/{embedding}/world.json"  # its options and seed
