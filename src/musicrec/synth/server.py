@@ -99,10 +99,17 @@ class LocalServer:
             _child_command(self.settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.PIPE, text=True, env=env, start_new_session=True,
         )
-        address = self._read_address()
-        self.base_url = f"{address}/v1"
-        # Drain the child's output in the background so a chatty server never blocks on a full pipe.
+        # One thread reads the child's output from the start: it finds the address line and
+        # keeps draining, so a chatty server never blocks on a full pipe and a silent one
+        # cannot block the wait below past its deadline.
+        self._address: str | None = None
+        self._listening = threading.Event()
         threading.Thread(target=self._drain, daemon=True).start()
+        if not self._listening.wait(self.settings.startup_timeout_s) or self._address is None:
+            message = self._died_message(f"or hung without listening within {self.settings.startup_timeout_s:.0f} s")
+            self.stop()
+            raise ServerError(message)
+        self.base_url = f"{self._address}/v1"
         deadline = time.monotonic() + self.settings.startup_timeout_s
         while health(self.base_url) != 200:
             if self.process.poll() is not None:
@@ -115,27 +122,19 @@ class LocalServer:
         self.startup_seconds = time.perf_counter() - started
         return self.base_url
 
-    def _read_address(self) -> str:
-        deadline = time.monotonic() + self.settings.startup_timeout_s
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            self._tail.append(line.rstrip())
-            if line.startswith(LISTENING_PREFIX):
-                return line[len(LISTENING_PREFIX):].strip()
-            if time.monotonic() > deadline:
-                break
-        self.process.wait(timeout=10)
-        raise ServerError(self._died_message("before listening"))
-
     def _drain(self) -> None:
         process = self.process
         if process is None or process.stdout is None:
             return
         for line in process.stdout:
             self._tail.append(line.rstrip())
+            if self._address is None and line.startswith(LISTENING_PREFIX):
+                self._address = line[len(LISTENING_PREFIX):].strip()
+                self._listening.set()
+        self._listening.set()  # the child's output ended: it exited
 
     def _died_message(self, when: str) -> str:
-        code = self.process.returncode if self.process else None
+        code = self.process.poll() if self.process else None
         tail = "\n".join(self._tail)
         return (f"local teacher server ({self.settings.model_path}) exited {when} with code {code}; "
                 f"last output:\n{tail}")
