@@ -169,10 +169,14 @@ def tiny_workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_run(slurm_cluster, tiny_workdir, failure_process):
-    return run_snakemake(tiny_workdir, "--configfile", "configs/tiny.yaml", "configs/slurm-test.yaml")
+    return run_snakemake(tiny_workdir, "--configfile", *TINY_CONFIGS)
 
 
 # ---------------------------------------------------------------- the tiny workflow
+
+
+# The tiny config with the test bed's overlay (fewer jobs through sbatch), for every run here.
+TINY_CONFIGS = ("configs/tiny.yaml", "configs/slurm-test.yaml")
 
 
 def merged(base: dict, overlay: dict) -> dict:
@@ -185,8 +189,8 @@ def merged(base: dict, overlay: dict) -> dict:
 
 def tiny_config(workdir: Path) -> dict:
     config = yaml.safe_load((workdir / "config.yaml").read_text())
-    for overlay in ("tiny.yaml", "slurm-test.yaml"):
-        config = merged(config, yaml.safe_load((workdir / "configs" / overlay).read_text()))
+    for overlay in TINY_CONFIGS:
+        config = merged(config, yaml.safe_load((workdir / overlay).read_text()))
     return config
 
 
@@ -230,7 +234,7 @@ def test_gpu_rules_ran_on_the_gpu_partition_with_one_gpu(tiny_run):
 
 def test_second_run_submits_nothing(tiny_run, tiny_workdir):
     assert tiny_run.returncode == 0
-    again = run_snakemake(tiny_workdir, "--configfile", "configs/tiny.yaml")
+    again = run_snakemake(tiny_workdir, "--configfile", *TINY_CONFIGS)
     assert again.returncode == 0, again.output[-5000:]
     assert "Nothing to be done" in again.output
     assert again.slurm_job_ids == []
