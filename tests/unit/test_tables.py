@@ -170,12 +170,20 @@ def test_a_repeated_cell_no_cell_and_another_k_are_rejected():
 def test_narrow_catalogue_warnings_name_wide_embeddings_of_trained_runs_only():
     dims = {"musicnn": 200, "mfcc": 40, "edge": 80, "none": 0}
     warnings = narrow_catalogue_warnings(400, dims, trained=True)
-    assert len(warnings) == 1 and "'musicnn' is 200-d" in warnings[0] and "400 tracks" in warnings[0]
+    assert list(warnings) == ["musicnn"] and "'musicnn' is 200-d" in warnings["musicnn"]
+    assert "400 tracks" in warnings["musicnn"]
     # 400 tracks = exactly 5 x 80: not narrower than five times the width, no warning.
-    assert narrow_catalogue_warnings(400, {"edge": 80}, trained=True) == []
-    assert narrow_catalogue_warnings(399, {"edge": 80}, trained=True) != []
-    assert narrow_catalogue_warnings(400, dims, trained=False) == []
+    assert narrow_catalogue_warnings(400, {"edge": 80}, trained=True) == {}
+    assert narrow_catalogue_warnings(399, {"edge": 80}, trained=True) != {}
+    assert narrow_catalogue_warnings(400, dims, trained=False) == {}
     assert len(narrow_catalogue_warnings(400, dims, trained=True, factor=11)) == 3  # 0-d (no embedding) never
+
+
+def test_display_table_notes_a_narrow_catalogue_in_the_report(table):
+    embedding = table["embedding"].iloc[0]
+    shown = display_table(table, K, narrow={embedding: "too wide"})
+    assert "too wide" in shown.loc[shown.embedding == embedding, "note"].iloc[0]
+    assert not shown.loc[shown.embedding != embedding, "note"].str.contains("too wide").any()
 
 
 def test_display_table_puts_mean_interval_and_seed_spread_in_one_rounded_cell(table):

@@ -11,7 +11,7 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
-from musicrec.console import report_errors_on_console  # noqa: E402
+from musicrec.console import console_line, report_errors_on_console  # noqa: E402
 
 report_errors_on_console("make_table")  # noqa: F821
 
@@ -38,10 +38,12 @@ for (run, embedding), summary, report in zip(params.cells, inputs.summaries, inp
     )
 table = make_table(cells, k=int(params.k))
 n_tracks = len(pd.read_csv(inputs.track_ids))
-for warning in narrow_catalogue_warnings(
+narrow = narrow_catalogue_warnings(
     n_tracks, {name: s["dim"] for name, s in sidecars.items() if not s.get("trainable")}, params.trained
-):
+)
+for warning in narrow.values():
     print(f"WARNING: {warning}", file=sys.stderr)
+    console_line(f"make_table {snakemake.wildcards.family}: WARNING: {warning}")  # noqa: F821
 write_csv(table, snakemake.output.table)  # noqa: F821
-write_csv(display_table(table, k=int(params.k)), snakemake.output.display)  # noqa: F821
+write_csv(display_table(table, k=int(params.k), narrow=narrow), snakemake.output.display)  # noqa: F821
 print(table.to_string(index=False), file=sys.stderr)

@@ -98,29 +98,33 @@ def _indexed_summary(summary: pd.DataFrame, name: str, metrics: list[str]) -> pd
     return summary.set_index("metric")
 
 
-def narrow_catalogue_warnings(n_tracks: int, dims: Mapping[str, int], trained: bool, factor: int = 5) -> list[str]:
-    """Warnings for embeddings at least 1/``factor`` as wide as the catalogue, when a model trains on them.
+def narrow_catalogue_warnings(n_tracks: int, dims: Mapping[str, int], trained: bool, factor: int = 5) -> dict[str, str]:
+    """embedding -> warning, for embeddings wider than 1/``factor`` of the catalogue, when a model trains on them.
 
     A trained model's projection and user vectors can turn that many frozen random vectors
     into free item ids, so random stops being a floor; Music4All's 56k tracks are far wider
     than any embedding.
     """
     if not trained:
-        return []
-    return [
-        f"embedding {name!r} is {dim}-d but the catalogue has only {n_tracks} tracks (< {factor}x): a trained model "
-        "can learn item ids from any vectors this wide, so audio and random may not separate"
+        return {}
+    return {
+        name: f"embedding {name!r} is {dim}-d but the catalogue has only {n_tracks} tracks (< {factor}x): a trained "
+        "model can learn item ids from any vectors this wide, so audio and random may not separate"
         for name, dim in dims.items()
         if dim > 0 and n_tracks < factor * dim
-    ]
+    }
 
 
-def display_table(table: pd.DataFrame, k: int, digits: int = 3) -> pd.DataFrame:
+def display_table(
+    table: pd.DataFrame, k: int, digits: int = 3, narrow: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """The table as a reader sees it in the report: one cell per metric, ``mean [lower, upper]``.
 
     Rounded to ``digits``; ``± sd`` over seeds is appended when a run has several seeds;
-    a collapsed row says so in its ``note``.
+    a collapsed row says so in its ``note``, and so does a row whose embedding is too wide for
+    the catalogue (``narrow``: embedding -> warning, see :func:`narrow_catalogue_warnings`).
     """
+    narrow = dict(narrow or {})
     rows = []
     for values in table.to_dict("records"):
         row = {
@@ -139,6 +143,9 @@ def display_table(table: pd.DataFrame, k: int, digits: int = 3) -> pd.DataFrame:
             row[metric] = text
         row["failed tracks"] = values["n_failed"]
         row["pairs removed"] = values["pairs_removed"]
-        row["note"] = f"COLLAPSED: {values['collapse']}" if values["collapsed"] else ""
+        notes = [f"COLLAPSED: {values['collapse']}"] if values["collapsed"] else []
+        if values["embedding"] in narrow:
+            notes.append(narrow[values["embedding"]])
+        row["note"] = "; ".join(notes)
         rows.append(row)
     return pd.DataFrame(rows)
