@@ -248,7 +248,8 @@ def test_one_rule_adds_an_embedding_to_every_table_and_test(workdir, tmp_path):
     trained = {w.split("run=")[1].split(",")[0] for r, w in jobs if r == "train_recommender" and "musicnn-half" in w}
     assert trained == {"shallow-embedding", "shallow-interaction", "bert4rec"}
     assert {"make_table", "compare_embeddings", "verdict"} <= {rule for rule, _ in jobs}
-    result = snakemake(work, "results/tables/knn.csv", "results/tables/significance/knn.csv")
+    # A flag first: --configfile takes every argument up to the next option.
+    result = snakemake(work, "--keep-going", "results/tables/knn.csv", "results/tables/significance/knn.csv")
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(work / "results/tables/knn.csv")
     assert "musicnn-half" in set(table["embedding"]) and table.set_index("embedding").at["musicnn-half", "dim"] == 100
