@@ -114,7 +114,7 @@ if SYNTH["enabled"]:
                 caption="../report/synth_student.rst",
                 category="LLM teacher",
             ),
-            stats=out(paths.SYNTH_STUDENT + ".json"),
+            stats=out(paths.SYNTH_STUDENT_STATS),
         log:
             log_file("train_student", "all"),
         benchmark:

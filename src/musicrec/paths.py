@@ -104,6 +104,7 @@ SYNTH_AUDIT = "synth/audit.csv"
 SYNTH_BENCHMARK = "synth/benchmark.csv"
 SYNTH_BENCHMARK_RANKS = "synth/benchmark_ranks.parquet"
 SYNTH_STUDENT = "synth/student/model"
+SYNTH_STUDENT_STATS = "synth/student/model.json"  # training statistics of the student
 SYNTH_STUDENT_CURVES = "synth/student/curves.csv"
 SYNTH_STUDENT_CURVE_PLOT = "synth/student/curves.png"
 SYNTH_USER_SIMILARITY = "synth/student/user_similarity.csv"
