@@ -14,6 +14,8 @@ reference an estimator is asked to approach.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -179,14 +181,7 @@ def train_aligner(
     run_fingerprint = fingerprint(
         "aligner", asdict(options), int(seed), world.songs, world.scores, world.observed, world.user_part
     )
-    settings = LoopSettings(
-        lr=options.lr,
-        max_epochs=options.max_epochs,
-        patience=options.patience,
-        lr_patience=options.lr_patience,
-        seed=int(seed),
-        mixed_precision=False,
-    )
+    settings = dataclasses.replace(LoopSettings.from_options(options, seed), mixed_precision=False)
     outcome = train(
         task, settings, state_dir=state_dir, run_fingerprint=run_fingerprint, progress=progress, on_step=on_step
     )

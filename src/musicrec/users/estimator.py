@@ -347,14 +347,7 @@ def train_estimator(
     run_fingerprint = fingerprint(
         "estimator", asdict(options), int(seed), song_vectors, observed, references, mean, train_users, val_users
     )
-    settings = LoopSettings(
-        lr=options.lr,
-        max_epochs=options.max_epochs,
-        patience=options.patience,
-        lr_patience=options.lr_patience,
-        seed=int(seed),
-        mixed_precision=False,
-    )
+    settings = replace(LoopSettings.from_options(options, seed), mixed_precision=False)
     outcome = train(
         task, settings, state_dir=state_dir, run_fingerprint=run_fingerprint, progress=progress, on_step=on_step
     )
