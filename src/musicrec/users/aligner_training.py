@@ -14,9 +14,8 @@ reference an estimator is asked to approach.
 
 from __future__ import annotations
 
-import dataclasses
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -181,7 +180,7 @@ def train_aligner(
     run_fingerprint = fingerprint(
         "aligner", asdict(options), int(seed), world.songs, world.scores, world.observed, world.user_part
     )
-    settings = dataclasses.replace(LoopSettings.from_options(options, seed), mixed_precision=False)
+    settings = replace(LoopSettings.from_options(options, seed), mixed_precision=False)
     outcome = train(
         task, settings, state_dir=state_dir, run_fingerprint=run_fingerprint, progress=progress, on_step=on_step
     )
