@@ -14,7 +14,6 @@ reference an estimator is asked to approach.
 
 from __future__ import annotations
 
-
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
