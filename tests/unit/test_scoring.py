@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from musicrec.evaluation.metrics import metric_columns
-from musicrec.evaluation.scoring import average_over_seeds, restrict_to_items, score_run
+from musicrec.evaluation.scoring import restrict_to_items, score_run
+from musicrec.evaluation.significance import mean_over_seeds
 
 K = 3
 FAILED_BY_B = np.array([7])  # embedding B could not embed track 7 (on_bad_audio: skip)
@@ -90,12 +91,12 @@ def test_seeds_are_averaged_per_user_and_their_spread_reported():
     assert single.at["hitrate@3", "method"] == "wilson" and single.at["hitrate@3", "seed_sd"] == 0.0
 
 
-def test_average_over_seeds_refuses_seeds_scored_on_other_users():
+def test_seed_means_refuse_seeds_scored_on_other_users():
     first = pd.DataFrame({"user_id": ["a", "b"], "hitrate@3": [1.0, 0.0]})
     second = pd.DataFrame({"user_id": ["a", "c"], "hitrate@3": [0.0, 0.0]})
-    with pytest.raises(ValueError, match="seed number 1 scored other users than the first seed"):
-        average_over_seeds([first, second])
-    mean = average_over_seeds([first, first.assign(**{"hitrate@3": [0.0, 1.0]})])
+    with pytest.raises(ValueError, match="every seed must be evaluated on the same users"):
+        mean_over_seeds(dict(enumerate([first, second])))
+    mean = mean_over_seeds(dict(enumerate([first, first.assign(**{"hitrate@3": [0.0, 1.0]})])))
     assert mean["hitrate@3"].tolist() == [0.5, 0.5] and mean["user_id"].tolist() == ["a", "b"]
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from musicrec.evaluation.collapse import diagnose
 from musicrec.evaluation.intervals import summarise
 from musicrec.evaluation.metrics import evaluate, metric_columns
+from musicrec.evaluation.significance import mean_over_seeds
 
 
 def restrict_to_items(recs: pd.DataFrame, excluded_items: np.ndarray) -> pd.DataFrame:
@@ -29,17 +30,6 @@ def restrict_to_items(recs: pd.DataFrame, excluded_items: np.ndarray) -> pd.Data
     kept = recs[~np.isin(recs["track_idx"].to_numpy(), excluded_items)].sort_values(["user_id", "rank"])
     kept = kept.assign(rank=kept.groupby("user_id", sort=False).cumcount() + 1)
     return kept.reset_index(drop=True)
-
-
-def average_over_seeds(per_seed: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Per-user metrics averaged over seeds; every seed must score the same users."""
-    first = per_seed[0]
-    for position, frame in enumerate(per_seed[1:], start=1):
-        if not np.array_equal(frame["user_id"].to_numpy(), first["user_id"].to_numpy()):
-            raise ValueError(f"seed number {position} scored other users than the first seed; rerun its evaluation")
-    metrics = [column for column in first.columns if column != "user_id"]
-    mean = np.mean([frame[metrics].to_numpy(dtype=np.float64) for frame in per_seed], axis=0)
-    return pd.DataFrame({"user_id": first["user_id"].to_numpy(), **dict(zip(metrics, mean.T))})
 
 
 def score_run(
@@ -66,7 +56,7 @@ def score_run(
     in_set = ~np.isin(truth["track_idx"].to_numpy(), excluded_items)
     kept_truth = truth[in_set]
     per_seed = [evaluate(restrict_to_items(recs, excluded_items), kept_truth, k=k) for recs in recs_by_seed]
-    per_user = average_over_seeds(per_seed)
+    per_user = mean_over_seeds(dict(enumerate(per_seed)))
     # Averaged over seeds a hit rate is no longer 0/1: the Wilson interval would not apply.
     binary = {"binary_metrics": ()} if len(per_seed) > 1 else {}
     summary = summarise(per_user, confidence=confidence, method=interval, **binary)
