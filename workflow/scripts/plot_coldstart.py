@@ -7,6 +7,10 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
+from musicrec.console import report_errors_on_console  # noqa: E402
+
+report_errors_on_console("plot_coldstart")
+
 import pandas as pd
 
 from musicrec.io import write_atomic

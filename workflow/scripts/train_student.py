@@ -4,6 +4,10 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
 
+from musicrec.console import report_errors_on_console  # noqa: E402
+
+report_errors_on_console("train_student")
+
 import json
 import shutil
 from pathlib import Path
