@@ -114,6 +114,11 @@ if SYNTH["enabled"]:
                 caption="../report/synth_student.rst",
                 category="LLM teacher",
             ),
+            plot=report(
+                out(paths.SYNTH_STUDENT_CURVE_PLOT),
+                caption="../report/synth_student.rst",
+                category="LLM teacher",
+            ),
             stats=out(paths.SYNTH_STUDENT_STATS),
         log:
             log_file("train_student", "all"),

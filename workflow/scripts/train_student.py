@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from musicrec.io import write_csv, write_json
+from musicrec.io import write_csv, write_figure, write_json
 from musicrec.synth.embedder_benchmark import benchmark, holdout_users
 from musicrec.synth.embedders import DenseScorer
+from musicrec.synth.learning_curve import learning_curve_plot
 from musicrec.synth.student import StudentSettings, train_student
 from musicrec.synth.weights import sentence_model_dir
 
@@ -30,12 +31,15 @@ settings = StudentSettings.from_mapping({**params.student, "seed": int(params.se
 print(f"{len(train)} train triplets, {len(test)} held-out ({len(held_out)} users); {settings}", file=sys.stderr)
 
 
+chance = {}  # the held-out benchmark's chance levels, for the plot
+
+
 def held_out_scores(model):
     if len(test) == 0:
         return {}
-    scorer = DenseScorer.__new__(DenseScorer)  # the model in training, not a fresh load
-    scorer.name, scorer.model, scorer.batch_size = "student", model, 32
+    scorer = DenseScorer.from_model("student", model)
     table, _ = benchmark({"student": scorer}, test, pool, int(params.distractors), int(params.seed), n_boot=200)
+    chance.update(held_out_r_at_1=float(table["chance_r_at_1"].iloc[0]), held_out_mrr=float(table["chance_mrr"].iloc[0]))
     return {"held_out_r_at_1": float(table["r_at_1"].iloc[0]), "held_out_mrr": float(table["mrr"].iloc[0])}
 
 
@@ -48,5 +52,7 @@ model.save(str(partial))
 shutil.rmtree(target, ignore_errors=True)
 partial.rename(target)
 write_csv(curve, output.curves)
+title = f"student: {len(train)} train triplets, {len(test)} held-out ({len(held_out)} users)"
+write_figure(learning_curve_plot(curve, title, chance), output.plot)
 write_json({**stats, "held_out_users": sorted(held_out), "base": "all-MiniLM-L6-v2"}, output.stats)
 print(curve.to_string(index=False), json.dumps(stats), file=sys.stderr)

@@ -66,6 +66,13 @@ class DenseScorer:
         self.batch_size = batch_size
         self.model = SentenceTransformer(self.model_dir, device=device)
 
+    @classmethod
+    def from_model(cls, name: str, model, batch_size: int = 32) -> "DenseScorer":
+        """A scorer over a model already in memory (the student while it trains), not a fresh load."""
+        scorer = cls.__new__(cls)
+        scorer.name, scorer.model_dir, scorer.batch_size, scorer.model = name, None, batch_size, model
+        return scorer
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """``(len(texts), d)`` float32 unit vectors."""
         if not texts:
