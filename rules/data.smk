@@ -16,6 +16,7 @@ rule generate_demo:
         bench_file("generate_demo", "demo")
     conda:
         "../envs/demo.yaml"
+    threads: 2
     params:
         demo=config["dataset"].get("demo"),
         seed=config["seed"],

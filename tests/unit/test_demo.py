@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 
@@ -21,6 +22,7 @@ from musicrec.data.demo import (
     DemoConfig,
     generate_demo,
     render_demo_audio,
+    write_demo_audio,
 )
 from musicrec.data.demo_audio import GENRES, PEAK, genre_centre_style, synthesize_track
 from musicrec.data.demo_listeners import ONION_END, ONION_START, ONION_TEST_START, affinity
@@ -130,6 +132,23 @@ def test_audio_survives_its_file_format(demo, audio_format):
     assert sample_rate == TINY.sample_rate and decoded.shape == waveform.shape
     assert np.max(np.abs(decoded)) < 1.0
     assert np.corrcoef(decoded, waveform)[0, 1] > 0.9
+
+
+def test_audio_files_do_not_depend_on_the_number_of_workers(demo, tmp_path):
+    """Two worker processes write byte-identical files to one, each the track's own rendering."""
+    catalogue = demo.catalogue.head(7)
+    config = dataclasses.replace(TINY, audio_format="flac")
+    assert write_demo_audio(catalogue, config, SEED, tmp_path / "one", workers=1) == 7
+    assert write_demo_audio(catalogue, config, SEED, tmp_path / "two", workers=2) == 7
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert names == sorted(f"{t}.flac" for t in catalogue["track_id"])
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == names  # no temporary file left behind
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    expected = dict(render_demo_audio(catalogue, config, SEED))
+    decoded, _ = soundfile.read(tmp_path / "two" / names[3], dtype="float32")
+    track_id = names[3].removesuffix(".flac")
+    assert np.corrcoef(decoded, expected[track_id])[0, 1] > 0.999
 
 
 # ---------------------------------------------------------------- audio is music

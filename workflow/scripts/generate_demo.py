@@ -9,18 +9,9 @@ from musicrec.console import report_errors_on_console  # noqa: E402
 report_errors_on_console("generate_demo")
 
 import time
-from pathlib import Path
-
-import soundfile
 
 from musicrec import paths
-from musicrec.data.demo import (
-    AUDIO_FORMATS,
-    TIMESTAMP_FORMAT,
-    DemoConfig,
-    generate_demo,
-    render_demo_audio,
-)
+from musicrec.data.demo import TIMESTAMP_FORMAT, DemoConfig, generate_demo, write_demo_audio
 from musicrec.io import atomic_path
 
 config = DemoConfig.from_mapping(snakemake.params.demo)  # noqa: F821
@@ -47,11 +38,6 @@ print(
     file=sys.stderr,
 )
 
-audio_dir = Path(output.audio)
-audio_dir.mkdir(parents=True, exist_ok=True)
-file_format, subtype = AUDIO_FORMATS[config.audio_format]
 started = time.perf_counter()
-for track_id, waveform in render_demo_audio(demo.catalogue, config, seed):
-    with atomic_path(audio_dir / f"{track_id}.{config.audio_format}") as temporary:
-        soundfile.write(temporary, waveform, config.sample_rate, format=file_format, subtype=subtype)
-print(f"{len(demo.catalogue)} {config.audio_format} files in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+written = write_demo_audio(demo.catalogue, config, seed, output.audio, workers=snakemake.threads)  # noqa: F821
+print(f"{written} {config.audio_format} files in {time.perf_counter() - started:.1f} s", file=sys.stderr)
