@@ -42,7 +42,7 @@ rule train_recommender:
         run=regex_of(trained_runs()),
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: lambda wildcards: RUNS[wildcards.run].resources.get("threads", 1)
     resources:
         mem_mb=lambda wildcards, attempt: RUNS[wildcards.run].resources.get(
             "mem_mb", 8000

@@ -19,10 +19,15 @@ report_errors_on_console(f"train_recommender {snakemake.wildcards.run} on {snake
 import json
 import logging
 
+import torch
+
 from musicrec.recommenders.fitting import job_folders, write_fit_outputs
 from musicrec.recommenders.inputs import read_training_inputs
 from musicrec.recommenders.registry import RECOMMENDERS
 
+# Exactly the threads the job was given (recommenders.<name>.resources.threads), on a cluster
+# node with more cores too; the intra-op thread count is part of what makes a CPU run repeat.
+torch.set_num_threads(int(snakemake.threads))  # noqa: F821
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 params, output = snakemake.params, snakemake.output  # noqa: F821
 recommender = RECOMMENDERS[params.recommender]
