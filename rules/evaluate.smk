@@ -6,19 +6,24 @@ rule evaluate:
     input:
         recs=seed_recs,
         curves=seed_curves,
-        truth=out(paths.SPLIT),
+        val=out(paths.SPLIT, part="val"),
+        test=out(paths.SPLIT, part="test"),
         sidecars=item_set_sidecars,
     output:
-        per_user=out(paths.METRICS_PER_USER),
-        summary=out(paths.METRICS_SUMMARY),
-        report=out(paths.EVALUATION_REPORT),
+        val_per_user=out(paths.METRICS_PER_USER, part="val"),
+        val_summary=out(paths.METRICS_SUMMARY, part="val"),
+        val_report=out(paths.EVALUATION_REPORT, part="val"),
+        test_per_user=out(paths.METRICS_PER_USER, part="test"),
+        test_summary=out(paths.METRICS_SUMMARY, part="test"),
+        test_report=out(paths.EVALUATION_REPORT, part="test"),
     log:
-        log_file("evaluate", "{run}.{embedding}.{part}"),
+        log_file("evaluate", "{run}.{embedding}"),
     benchmark:
-        bench_file("evaluate", "{run}.{embedding}.{part}")
+        bench_file("evaluate", "{run}.{embedding}")
     conda:
         "../envs/data.yaml"
     params:
+        parts=paths.EVALUATED_PARTS,
         k=EVALUATION["k"],
         confidence=EVALUATION["confidence"],
         interval=EVALUATION["interval"],
