@@ -3,8 +3,6 @@
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +10,13 @@ import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-COPIED = ["Snakefile", "config.yaml", "rules", "workflow", "schemas", "configs", "report", "envs", "src"]
+from scratch_repo import REPO, copy_repository, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
 
 def snakemake(workdir, *args, timeout=900):
-    result = subprocess.run(
-        [SNAKEMAKE, "--cores", "2", "--configfile", "configs/tiny.yaml", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    return result
+    return run_snakemake(workdir, ["configs/tiny.yaml"], *args, timeout=timeout)
 
 
 def planned_jobs(workdir, *targets):
@@ -46,10 +35,7 @@ def planned_jobs(workdir, *targets):
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    work = tmp_path_factory.mktemp("workflow")
-    for name in COPIED:
-        source = REPO / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, work / name)
+    work = copy_repository(tmp_path_factory.mktemp("workflow"))
     result = snakemake(work)
     assert result.returncode == 0, result.stderr[-5000:]
     return work
@@ -192,9 +178,7 @@ def test_changing_one_backbone_reruns_only_its_dependants(workdir):
 
 def test_every_backbone_of_the_paper_resolves_in_the_dag(tmp_path):
     """Dry run with all eight backbones enabled: every extraction job family is planned."""
-    for name in COPIED:
-        source = REPO / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
+    copy_repository(tmp_path)
     config = yaml.safe_load((tmp_path / "configs/tiny.yaml").read_text())
     paper = yaml.safe_load((REPO / "configs/music4all.yaml").read_text())
     config["extraction"]["backbones"] = paper["extraction"]["backbones"]
