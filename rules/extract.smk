@@ -14,7 +14,7 @@ rule extract_embeddings:
         bench_file("extract_embeddings", "{backbone}.shard-{shard}")
     conda:
         backbone_env
-    threads: 2
+    threads: backbone_resource("threads", 1)
     resources:
         mem_mb=backbone_resource("mem_mb", 8000),
         runtime=backbone_resource("runtime", 240),

@@ -126,7 +126,6 @@ if SYNTH["enabled"]:
             bench_file("train_student", "all")
         conda:
             "../envs/synth.yaml"
-        threads: 2
         params:
             student=SYNTH["student"],
             holdout_fraction=SYNTH["holdout_fraction"],

@@ -241,6 +241,11 @@ class MusicnnBackbone(Backbone):
             features = [outputs[layer] for layer in self._layer_names]
         config = tf.compat.v1.ConfigProto()
         config.gpu_options.allow_growth = True  # take GPU memory as needed, not all of it up front
+        # TensorFlow sizes its thread pools by the machine's cores and ignores OMP_NUM_THREADS,
+        # which torch, MKL and OpenBLAS follow and Snakemake sets to the job's threads: follow it
+        # too, so a 1-thread job does not run 2 threads beside another job on 2 cores.
+        if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+            config.intra_op_parallelism_threads = config.inter_op_parallelism_threads = int(os.environ["OMP_NUM_THREADS"])
         if self.settings.device == "cpu":
             config.device_count["GPU"] = 0
         return tf.compat.v1.Session(graph=graph, config=config), patches, features
