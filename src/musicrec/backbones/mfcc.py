@@ -44,6 +44,9 @@ class MfccBackbone(Backbone):
             self.params[key] = self._check_positive_int(key, self.params[key])
         if self.params["n_mfcc"] > self.params["n_mels"]:
             raise self.option_error("n_mfcc", self.params["n_mfcc"], f"at most n_mels = {self.params['n_mels']}")
+        from musicrec.jit_warmup import warm_librosa
+
+        warm_librosa()  # librosa's kernels compiled once, not beside another job's first compile
 
     @property
     def output_shape(self) -> tuple[int, ...]:

@@ -167,6 +167,9 @@ class MusicnnBackbone(Backbone):
             self._session, self._patches, self._features = self._inference_session(weights)
         self._dims = [int(feature.shape[-1]) for feature in self._features]
         self._weights_sha256 = _sha256(self.checkpoint + ".data-00000-of-00001")
+        from musicrec.jit_warmup import warm_librosa
+
+        warm_librosa()  # the mel front end's librosa kernels, compiled once, not beside another job's
 
     @property
     def output_shape(self) -> tuple[int, ...]:

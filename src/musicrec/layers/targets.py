@@ -242,8 +242,11 @@ def compute_targets(
     Raises :class:`TargetError` naming the track, its audio and the target when a target is
     undefined and ``on_bad_target`` is ``fail``.
     """
+    from musicrec.jit_warmup import warm_librosa
+
     if on_bad_target not in ON_BAD_TARGET:
         raise ValueError(f"layers.on_bad_target = {on_bad_target!r}; expected one of {ON_BAD_TARGET}")
+    warm_librosa()  # compile librosa's kernels before the loop, never beside another first compile
     for column in ("track_id", "audio_path"):
         if column not in catalogue.columns:
             raise ValueError(f"catalogue: missing column {column!r}; found {list(catalogue.columns)}")
