@@ -243,6 +243,15 @@ def backbone_resource(key, default):
     return value
 
 
+def run_resource(key, default):
+    """A trained run's resource (recommenders.<name>.resources), per job."""
+
+    def value(wildcards):
+        return RUNS[wildcards.run].resources.get(key, default)
+
+    return value
+
+
 def embedding_file(name):
     return out(paths.EMBEDDING, embedding=name)
 

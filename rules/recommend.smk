@@ -42,13 +42,11 @@ rule train_recommender:
         run=regex_of(trained_runs()),
     conda:
         "../envs/train.yaml"
-    threads: lambda wildcards: RUNS[wildcards.run].resources.get("threads", 1)
+    threads: run_resource("threads", 1)
     resources:
-        mem_mb=lambda wildcards, attempt: RUNS[wildcards.run].resources.get(
-            "mem_mb", 8000
-        )
+        mem_mb=lambda wildcards, attempt: run_resource("mem_mb", 8000)(wildcards)
         * attempt,
-        runtime=lambda wildcards: RUNS[wildcards.run].resources.get("runtime", 240),
+        runtime=run_resource("runtime", 240),
     params:
         recommender=lambda wildcards: RUNS[wildcards.run].family,
         variant=lambda wildcards: RUNS[wildcards.run].variant,

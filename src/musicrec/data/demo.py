@@ -182,9 +182,13 @@ def generate_demo(config: DemoConfig, seed: int) -> DemoData:
     return DemoData(catalogue, music4all_tables(catalogue), listeners, log[list(LISTENING_LOG_COLUMNS)])
 
 
-def render_demo_audio(catalogue: pd.DataFrame, config: DemoConfig, seed: int) -> Iterator[tuple[str, np.ndarray]]:
-    """Yield ``(track_id, waveform)`` per catalogue row, in order: mono float32 (seconds * sample_rate,)."""
-    for track_number, style in enumerate(catalogue.to_dict("records")):
+def render_demo_audio(
+    catalogue: pd.DataFrame, config: DemoConfig, seed: int, rows: range | None = None
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield ``(track_id, waveform)`` per catalogue row (or per row of ``rows``), in order: mono
+    float32 (seconds * sample_rate,). A row's audio depends on its position only, not on ``rows``."""
+    for track_number in range(len(catalogue)) if rows is None else rows:
+        style = catalogue.iloc[track_number].to_dict()
         waveform = synthesize_track(style, config.seconds, config.sample_rate, track_generator(seed, track_number))
         yield str(style["track_id"]), waveform
 
@@ -198,10 +202,8 @@ def _write_track_range(
     from musicrec.io import atomic_path
 
     file_format, subtype = AUDIO_FORMATS[config.audio_format]
-    for track_number in range(start, stop):
-        style = catalogue.iloc[track_number].to_dict()
-        waveform = synthesize_track(style, config.seconds, config.sample_rate, track_generator(seed, track_number))
-        with atomic_path(Path(audio_dir) / f"{style['track_id']}.{config.audio_format}") as temporary:
+    for track_id, waveform in render_demo_audio(catalogue, config, seed, range(start, stop)):
+        with atomic_path(Path(audio_dir) / f"{track_id}.{config.audio_format}") as temporary:
             soundfile.write(temporary, waveform, config.sample_rate, format=file_format, subtype=subtype)
     return stop - start
 
